@@ -1,0 +1,50 @@
+// The one interface every payment gateway adapter implements. Results are normalized so the
+// router, the workflows and the dunning policy never see a gateway's own error shapes.
+import type { Money } from '../domain/money';
+
+export type GatewayName = 'stripe' | 'paypal';
+
+export interface ChargeRequest {
+  readonly amount: Money;
+  /** The customer's id at this gateway (Stripe: cus_...). */
+  readonly gatewayCustomerId?: string;
+  /** A gateway token for a saved payment method (Stripe: pm_...). Never card data. */
+  readonly paymentMethodToken: string;
+  /** Stable per invoice attempt: a retried or replayed call must reuse it. */
+  readonly idempotencyKey: string;
+  readonly description: string;
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+export type ChargeOutcome =
+  | { readonly status: 'succeeded'; readonly gateway: GatewayName; readonly reference: string }
+  | {
+      readonly status: 'declined';
+      readonly gateway: GatewayName;
+      readonly reference?: string;
+      readonly declineCode: string;
+      readonly message: string;
+    }
+  | { readonly status: 'requires_action'; readonly gateway: GatewayName; readonly reference: string }
+  | {
+      readonly status: 'gateway_error';
+      readonly gateway: GatewayName;
+      /** True when the gateway may have charged although we got no answer (timeout, lost response). */
+      readonly ambiguous: boolean;
+      readonly message: string;
+    };
+
+export interface CreateCustomerRequest {
+  readonly customerId: string;
+  readonly email: string;
+  readonly name: string;
+  readonly idempotencyKey: string;
+}
+
+export interface Gateway {
+  readonly name: GatewayName;
+  createCustomer(request: CreateCustomerRequest): Promise<{ gatewayCustomerId: string }>;
+  charge(request: ChargeRequest): Promise<ChargeOutcome>;
+  /** Resolves an ambiguous outcome: what happened to the charge made with this key, if any. */
+  findCharge(idempotencyKey: string): Promise<ChargeOutcome | null>;
+}
