@@ -1,0 +1,66 @@
+import { sql, type CommonQueryMethods, type DatabasePool } from 'slonik';
+import { z } from 'zod';
+import type { Invoice } from '../domain/invoice';
+import { invoiceIssuedEntry } from '../domain/ledger';
+import { postJournalEntry } from './ledger';
+
+/**
+ * Inserts an issued invoice, its lines, a gap-free number and its ledger entry in one
+ * transaction. A second call for the same invoice id changes nothing and returns the stored number.
+ */
+export async function recordIssuedInvoice(pool: DatabasePool, invoice: Invoice, legalEntity = 'default'): Promise<{ number: string }> {
+  return pool.transaction(async (tx) => {
+    const existing = await tx.maybeOneFirst(sql.type(z.object({ number: z.string() }))`
+      SELECT number FROM invoices WHERE id = ${invoice.id}`);
+    if (existing) return { number: existing };
+    // The counter row lock serialises numbering per legal entity; rollback returns the number.
+    const counter = await tx.one(sql.type(z.object({ prefix: z.string(), number: z.number() }))`
+      UPDATE invoice_number_counters SET next_number = next_number + 1
+      WHERE legal_entity = ${legalEntity}
+      RETURNING prefix, next_number - 1 AS number`);
+    const number = `${counter.prefix}-${String(counter.number).padStart(6, '0')}`;
+    await tx.query(sql.unsafe`
+      INSERT INTO invoices (id, number, legal_entity, customer_id, subscription_id, status, currency, subtotal, total,
+                            issued_at, due_at, period_start, period_end)
+      VALUES (${invoice.id}, ${number}, ${legalEntity}, ${invoice.customerId}, ${invoice.subscriptionId}, 'open',
+              ${invoice.currency}, ${invoice.subtotal}, ${invoice.total}, ${invoice.issuedAt}::timestamptz,
+              ${invoice.dueAt}::timestamptz, ${invoice.periodStart}::timestamptz, ${invoice.periodEnd}::timestamptz)`);
+    for (const [position, line] of invoice.lines.entries()) {
+      await tx.query(sql.unsafe`
+        INSERT INTO invoice_lines (invoice_id, position, description, period_start, period_end, quantity, unit_amount, amount)
+        VALUES (${invoice.id}, ${position}, ${line.description}, ${line.periodStart}::timestamptz,
+                ${line.periodEnd}::timestamptz, ${line.quantity}, ${line.unitAmount}, ${line.amount})`);
+    }
+    await postJournalEntry(tx, invoiceIssuedEntry(invoice));
+    return { number };
+  });
+}
+
+export const invoiceRow = z.object({
+  id: z.string(),
+  number: z.string(),
+  customer_id: z.string(),
+  subscription_id: z.string().nullable(),
+  status: z.string(),
+  currency: z.string(),
+  total: z.number(),
+  amount_paid: z.number(),
+  issued_at: z.string(),
+  paid_at: z.string().nullable(),
+  period_start: z.string().nullable(),
+  period_end: z.string().nullable(),
+});
+export type InvoiceRow = z.infer<typeof invoiceRow>;
+
+export async function listSubscriptionInvoices(db: CommonQueryMethods, subscriptionId: string): Promise<readonly InvoiceRow[]> {
+  return db.any(sql.type(invoiceRow)`
+    SELECT id, number, customer_id, subscription_id, status, currency, total, amount_paid, issued_at, paid_at,
+           period_start, period_end
+    FROM invoices WHERE subscription_id = ${subscriptionId} ORDER BY issued_at`);
+}
+
+export async function markInvoicePaid(db: CommonQueryMethods, invoiceId: string, amount: number, paidAt: string): Promise<void> {
+  await db.query(sql.unsafe`
+    UPDATE invoices SET status = 'paid', amount_paid = amount_paid + ${amount}, paid_at = ${paidAt}::timestamptz
+    WHERE id = ${invoiceId} AND status = 'open'`);
+}

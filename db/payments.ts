@@ -1,0 +1,48 @@
+import { sql, type CommonQueryMethods } from 'slonik';
+import { z } from 'zod';
+import type { ChargeOutcome } from '../gateways/gateway';
+
+export async function recordAttemptStarted(
+  db: CommonQueryMethods,
+  a: { idempotencyKey: string; invoiceId: string; attempt: number; gateway: string; amount: number; currency: string },
+): Promise<void> {
+  await db.query(sql.unsafe`
+    INSERT INTO payment_attempts (idempotency_key, invoice_id, attempt, gateway, amount, currency, outcome)
+    VALUES (${a.idempotencyKey}, ${a.invoiceId}, ${a.attempt}, ${a.gateway}, ${a.amount}, ${a.currency}, 'pending')
+    ON CONFLICT (idempotency_key) DO NOTHING`);
+}
+
+export async function recordAttemptOutcome(
+  db: CommonQueryMethods,
+  idempotencyKey: string,
+  outcome: ChargeOutcome,
+  latencyMs: number,
+): Promise<void> {
+  const reference = 'reference' in outcome ? (outcome.reference ?? null) : null;
+  const declineCode = outcome.status === 'declined' ? outcome.declineCode : null;
+  const message = outcome.status === 'declined' || outcome.status === 'gateway_error' ? outcome.message : null;
+  await db.query(sql.unsafe`
+    UPDATE payment_attempts SET outcome = ${outcome.status}, gateway = ${outcome.gateway},
+      gateway_reference = ${reference}, decline_code = ${declineCode}, error_message = ${message},
+      latency_ms = ${latencyMs}, updated_at = now()
+    WHERE idempotency_key = ${idempotencyKey}`);
+}
+
+export const attemptRow = z.object({
+  idempotency_key: z.string(),
+  invoice_id: z.string(),
+  attempt: z.number(),
+  gateway: z.string(),
+  amount: z.number(),
+  currency: z.string(),
+  outcome: z.string(),
+  decline_code: z.string().nullable(),
+  gateway_reference: z.string().nullable(),
+});
+
+export async function listAttemptsForInvoices(db: CommonQueryMethods, invoiceIds: readonly string[]) {
+  return db.any(sql.type(attemptRow)`
+    SELECT idempotency_key, invoice_id, attempt, gateway, amount, currency, outcome, decline_code, gateway_reference
+    FROM payment_attempts WHERE invoice_id = ANY(${sql.array(invoiceIds, 'text')})
+    ORDER BY invoice_id, attempt`);
+}

@@ -1,0 +1,24 @@
+// One slonik pool per process. Type parsers return what the domain uses: int8 as a (safe)
+// number of minor units, timestamptz as an ISO 8601 string in UTC.
+import { createPool, type DatabasePool } from 'slonik';
+
+function parseSafeBigint(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isSafeInteger(parsed)) throw new RangeError(`int8 ${value} exceeds the safe integer range`);
+  return parsed;
+}
+
+export async function createDatabasePool(connectionUri: string, options: { maximumPoolSize?: number } = {}): Promise<DatabasePool> {
+  return createPool(connectionUri, {
+    maximumPoolSize: options.maximumPoolSize ?? 10,
+    typeParsers: [
+      { name: 'int8', parse: parseSafeBigint },
+      { name: 'timestamptz', parse: (value) => new Date(value).toISOString() },
+      { name: 'timestamp', parse: (value) => new Date(`${value}Z`).toISOString() },
+      { name: 'date', parse: (value) => value },
+      { name: 'numeric', parse: (value) => value },
+    ],
+  });
+}
+
+export type { DatabasePool };

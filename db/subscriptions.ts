@@ -1,0 +1,73 @@
+import { sql, type CommonQueryMethods } from 'slonik';
+import { z } from 'zod';
+import type { PriceSnapshot } from '../domain/catalog';
+import type { StatusChange, SubscriptionStatus } from '../domain/subscription';
+
+export interface SubscriptionRecord {
+  readonly subscriptionId: string;
+  readonly customerId: string;
+  readonly plan: PriceSnapshot;
+  readonly status: SubscriptionStatus;
+  readonly anchor: string;
+  readonly paymentMethodToken: string;
+}
+
+/** Idempotent: the workflow may run this activity more than once. */
+export async function upsertSubscription(db: CommonQueryMethods, s: SubscriptionRecord): Promise<void> {
+  await db.query(sql.unsafe`
+    INSERT INTO payment_methods (customer_id, gateway, token, is_default)
+    VALUES (${s.customerId}, 'stripe', ${s.paymentMethodToken}, true)
+    ON CONFLICT (customer_id, gateway, token) DO NOTHING`);
+  await db.query(sql.unsafe`
+    INSERT INTO subscriptions (id, customer_id, plan_id, price_id, billing_interval, unit_amount, currency,
+                               catalog_version, status, anchor, workflow_id)
+    VALUES (${s.subscriptionId}, ${s.customerId}, ${s.plan.planId}, ${s.plan.priceId}, ${s.plan.interval},
+            ${s.plan.unitAmount}, ${s.plan.currency}, ${s.plan.catalogVersion}, ${s.status},
+            ${s.anchor}::timestamptz, ${s.subscriptionId})
+    ON CONFLICT (id) DO NOTHING`);
+}
+
+export interface SubscriptionProgress {
+  readonly subscriptionId: string;
+  readonly status: SubscriptionStatus;
+  readonly currentPeriodStart: string | null;
+  readonly currentPeriodEnd: string | null;
+  readonly cancelAtPeriodEnd: boolean;
+  readonly canceledAt: string | null;
+  /** The workflow's running count of status changes; the change itself, when there is one. */
+  readonly change: (StatusChange & { seq: number }) | null;
+}
+
+/** The read model of a subscription, written by the workflow through an activity. */
+export async function recordSubscriptionProgress(db: CommonQueryMethods, p: SubscriptionProgress): Promise<void> {
+  await db.query(sql.unsafe`
+    UPDATE subscriptions SET
+      status = ${p.status},
+      current_period_start = ${p.currentPeriodStart}::timestamptz,
+      current_period_end = ${p.currentPeriodEnd}::timestamptz,
+      cancel_at_period_end = ${p.cancelAtPeriodEnd},
+      canceled_at = ${p.canceledAt}::timestamptz,
+      updated_at = now()
+    WHERE id = ${p.subscriptionId}`);
+  if (p.change) {
+    await db.query(sql.unsafe`
+      INSERT INTO subscription_status_changes (subscription_id, seq, from_status, to_status, cause, occurred_at)
+      VALUES (${p.subscriptionId}, ${p.change.seq}, ${p.change.from}, ${p.change.to}, ${p.change.cause},
+              ${p.change.at}::timestamptz)
+      ON CONFLICT (subscription_id, seq) DO NOTHING`);
+  }
+}
+
+export const subscriptionRow = z.object({
+  id: z.string(),
+  customer_id: z.string(),
+  plan_id: z.string(),
+  status: z.string(),
+  unit_amount: z.number(),
+  currency: z.string(),
+});
+
+export async function findSubscriptionRow(db: CommonQueryMethods, id: string) {
+  return db.maybeOne(sql.type(subscriptionRow)`
+    SELECT id, customer_id, plan_id, status, unit_amount, currency FROM subscriptions WHERE id = ${id}`);
+}

@@ -1,0 +1,189 @@
+// The subscription workflow under Temporal's time-skipping test server, with the real
+// activities: PostgreSQL for the books and the Stripe simulator (validated by stripe-mock) as
+// the gateway. Months pass in seconds; every date and cent below is worked out by hand.
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker, WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { listSubscriptionInvoices } from '../../db/invoices';
+import { accountBalances, ledgerTotals } from '../../db/ledger';
+import type { DatabasePool } from '../../db/pool';
+import { lookupRecurringPrice, type PriceSnapshot } from '../../domain/catalog';
+import type { BillingInterval } from '../../domain/calendar';
+import { createStripeGateway } from '../../gateways/stripe';
+import { createBillingWorker } from '../../workers/billing-worker';
+import { cancelSubscription, getSubscription, subscriptionWorkflowId } from '../../workflows/messages';
+import { subscriptionWorkflow } from '../../workflows/subscription';
+import { startStripeSimulator, type StripeSimulator } from '../peers/stripe-simulator';
+import {
+  bundleWorkflows,
+  createTestCustomer,
+  requiredEnv,
+  startTimeSkippingEnvironment,
+  testPool,
+  uniqueSubscriptionId,
+  uniqueTaskQueue,
+} from '../support/environment';
+
+let env: TestWorkflowEnvironment;
+let pool: DatabasePool;
+let simulator: StripeSimulator;
+let bundle: WorkflowBundleWithSourceMap;
+
+beforeAll(async () => {
+  [env, pool, simulator, bundle] = await Promise.all([
+    startTimeSkippingEnvironment(),
+    testPool(),
+    startStripeSimulator({ port: 0, stripeMockUrl: requiredEnv('STRIPE_MOCK_URL') }),
+    bundleWorkflows(),
+  ]);
+});
+
+afterAll(async () => {
+  await env?.teardown();
+  await simulator?.close();
+  await pool?.end();
+});
+
+function communityPrice(interval: BillingInterval): PriceSnapshot {
+  const lookup = lookupRecurringPrice('community', interval, 'USD');
+  if (!lookup.ok) throw new Error(lookup.reason);
+  return lookup.price;
+}
+
+async function newWorker(taskQueue: string): Promise<Worker> {
+  const gateway = createStripeGateway({ apiKey: 'sk_test_workflow_tests', host: '127.0.0.1', port: simulator.port, protocol: 'http' });
+  return createBillingWorker({ connection: env.nativeConnection, taskQueue, pool, gateway, workflowBundle: bundle });
+}
+
+async function skipTo(instant: string): Promise<void> {
+  const ms = Date.parse(instant) - (await env.currentTimeMs());
+  if (ms > 0) await env.sleep(ms);
+}
+
+async function startSubscription(taskQueue: string, interval: BillingInterval, startAt: string, paymentMethodToken = 'pm_card_visa') {
+  const customerId = await createTestCustomer(pool);
+  const subscriptionId = uniqueSubscriptionId();
+  const handle = await env.client.workflow.start(subscriptionWorkflow, {
+    workflowId: subscriptionWorkflowId(subscriptionId),
+    taskQueue,
+    args: [{ subscriptionId, customerId, plan: communityPrice(interval), paymentMethodToken, startAt }],
+  });
+  return { handle, subscriptionId, customerId };
+}
+
+async function chargesFor(subscriptionId: string) {
+  return (await simulator.charges()).filter((c) => c.metadata.subscription_id === subscriptionId);
+}
+
+describe('subscription workflow (time-skipping)', () => {
+  it('bills a monthly Community subscription started Jan 31 on the clamped month ends: 13 invoices of 9700 cents in a year', async () => {
+    const taskQueue = uniqueTaskQueue('monthly');
+    const worker = await newWorker(taskQueue);
+    await worker.runUntil(async () => {
+      const { handle, subscriptionId } = await startSubscription(taskQueue, 'month', '2031-01-31T15:00:00.000Z');
+      const firstRunId = (await handle.describe()).runId;
+      await skipTo('2032-02-01T00:00:00.000Z');
+      const view = await env.client.workflow.getHandle(handle.workflowId).query(getSubscription);
+      expect(view.status).toBe('active');
+      expect(view.currentPeriod).toEqual({ index: 12, start: '2032-01-31T15:00:00.000Z', end: '2032-02-29T15:00:00.000Z' });
+      expect(view.nextCharge).toEqual({ at: '2032-02-29T15:00:00.000Z', amount: 9700, currency: 'USD' });
+      // 12 periods per run: the 13th was billed by a run that continued as new.
+      expect((await env.client.workflow.getHandle(handle.workflowId).describe()).runId).not.toBe(firstRunId);
+
+      const invoices = await listSubscriptionInvoices(pool, subscriptionId);
+      expect(invoices.map((i) => i.period_start)).toEqual([
+        '2031-01-31T15:00:00.000Z',
+        '2031-02-28T15:00:00.000Z', // clamped: February 2031 has 28 days
+        '2031-03-31T15:00:00.000Z', // back to the 31st: computed from the anchor, not from Feb 28
+        '2031-04-30T15:00:00.000Z',
+        '2031-05-31T15:00:00.000Z',
+        '2031-06-30T15:00:00.000Z',
+        '2031-07-31T15:00:00.000Z',
+        '2031-08-31T15:00:00.000Z',
+        '2031-09-30T15:00:00.000Z',
+        '2031-10-31T15:00:00.000Z',
+        '2031-11-30T15:00:00.000Z',
+        '2031-12-31T15:00:00.000Z',
+        '2032-01-31T15:00:00.000Z',
+      ]);
+      expect(invoices.map((i) => i.total)).toEqual(Array(13).fill(9700));
+      expect(invoices.map((i) => i.status)).toEqual(Array(13).fill('paid'));
+      expect(invoices[1]!.period_end).toBe('2031-03-31T15:00:00.000Z');
+
+      const charges = await chargesFor(subscriptionId);
+      expect(charges.map((c) => c.amount)).toEqual(Array(13).fill(9700));
+
+      const ids = invoices.map((i) => i.id);
+      expect(await ledgerTotals(pool, ids)).toEqual([{ currency: 'USD', debits: 252_200, credits: 252_200 }]);
+      // 13 x 9700 = 126100 earned and collected; nothing left receivable.
+      expect(await accountBalances(pool, ids)).toEqual([
+        { account: 'accounts_receivable', balance: 0 },
+        { account: 'cash:stripe', balance: 126_100 },
+        { account: 'revenue', balance: -126_100 },
+      ]);
+      await handle.executeUpdate(cancelSubscription, { args: [{ when: 'now' }] });
+    });
+  });
+
+  it('bills an annual Community subscription twice in a year and a day: 97000 cents each', async () => {
+    const taskQueue = uniqueTaskQueue('annual');
+    const worker = await newWorker(taskQueue);
+    await worker.runUntil(async () => {
+      const { handle, subscriptionId } = await startSubscription(taskQueue, 'year', '2031-01-31T15:00:00.000Z');
+      await skipTo('2032-02-01T00:00:00.000Z');
+      const invoices = await listSubscriptionInvoices(pool, subscriptionId);
+      expect(invoices.map((i) => [i.period_start, i.period_end, i.total])).toEqual([
+        ['2031-01-31T15:00:00.000Z', '2032-01-31T15:00:00.000Z', 97_000],
+        ['2032-01-31T15:00:00.000Z', '2033-01-31T15:00:00.000Z', 97_000],
+      ]);
+      expect((await chargesFor(subscriptionId)).map((c) => c.amount)).toEqual([97_000, 97_000]);
+      await handle.executeUpdate(cancelSubscription, { args: [{ when: 'now' }] });
+    });
+  });
+
+  it('cancel at period end finishes the paid period and never renews', async () => {
+    const taskQueue = uniqueTaskQueue('cancel-period-end');
+    const worker = await newWorker(taskQueue);
+    await worker.runUntil(async () => {
+      const { handle, subscriptionId } = await startSubscription(taskQueue, 'month', '2031-03-15T15:00:00.000Z');
+      await skipTo('2031-03-16T00:00:00.000Z');
+      const afterCancel = await handle.executeUpdate(cancelSubscription, { args: [{ when: 'period_end' }] });
+      expect(afterCancel.status).toBe('active');
+      expect(afterCancel.cancelAtPeriodEnd).toBe(true);
+      expect(afterCancel.nextCharge).toBeNull();
+      // Asking again is refused by the update's validator and changes nothing.
+      await expect(handle.executeUpdate(cancelSubscription, { args: [{ when: 'period_end' }] })).rejects.toThrow(
+        'Update rejected',
+      );
+      expect((await handle.query(getSubscription)).cancelAtPeriodEnd).toBe(true);
+
+      const final = await handle.result();
+      expect(final.status).toBe('canceled');
+      expect(final.canceledAt).toBe('2031-04-15T15:00:00.000Z');
+      expect(final.currentPeriod).toEqual({ index: 0, start: '2031-03-15T15:00:00.000Z', end: '2031-04-15T15:00:00.000Z' });
+      await skipTo('2031-07-01T00:00:00.000Z');
+      expect((await listSubscriptionInvoices(pool, subscriptionId)).map((i) => i.period_start)).toEqual(['2031-03-15T15:00:00.000Z']);
+      expect((await chargesFor(subscriptionId)).length).toBe(1);
+    });
+  });
+
+  it('an immediate cancel charges nothing more', async () => {
+    const taskQueue = uniqueTaskQueue('cancel-now');
+    const worker = await newWorker(taskQueue);
+    await worker.runUntil(async () => {
+      const { handle, subscriptionId } = await startSubscription(taskQueue, 'month', '2031-03-15T15:00:00.000Z');
+      await skipTo('2031-05-20T00:00:00.000Z'); // Mar 15, Apr 15 and May 15 billed
+      const canceled = await handle.executeUpdate(cancelSubscription, { args: [{ when: 'now', reason: 'customer request' }] });
+      expect(canceled.status).toBe('canceled');
+      expect(canceled.nextCharge).toBeNull();
+      const final = await handle.result();
+      expect(final.status).toBe('canceled');
+      expect(final.statusHistory.map((c) => [c.from, c.to, c.cause])).toEqual([
+        ['incomplete', 'active', 'first payment succeeded'],
+        ['active', 'canceled', 'canceled now: customer request'],
+      ]);
+      await skipTo('2031-09-01T00:00:00.000Z');
+      expect((await listSubscriptionInvoices(pool, subscriptionId)).length).toBe(3);
+      expect((await chargesFor(subscriptionId)).map((c) => c.amount)).toEqual([9700, 9700, 9700]);
+    });
+  });
+});
