@@ -1,7 +1,7 @@
 // Side effects of billing, built by a factory that takes its dependencies (pool, gateway) so
 // tests and workers wire real adapters in. Every activity is idempotent: Temporal may run it
 // again after a timeout, a worker crash or a retry.
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { DatabasePool } from 'slonik';
 import { findCustomer, setStripeCustomerId } from '../db/customers';
 import { markInvoicePaid, recordIssuedInvoice } from '../db/invoices';
@@ -82,6 +82,10 @@ export function createBillingActivities({ pool, gateway }: BillingDependencies) 
         currency: request.currency,
       });
       const startedAt = Date.now();
+      // Heartbeats while the gateway answers let Temporal notice a dead worker within the
+      // heartbeat timeout and retry the attempt (same key) elsewhere, long before start-to-close.
+      const context = Context.current();
+      const heartbeat = setInterval(() => context.heartbeat(), 1_000);
       const outcome = await gateway.charge({
         amount: { amount: request.amount, currency: request.currency },
         gatewayCustomerId: request.gatewayCustomerId ?? undefined,
@@ -93,7 +97,7 @@ export function createBillingActivities({ pool, gateway }: BillingDependencies) 
           customer_id: request.customerId,
           ...(request.subscriptionId ? { subscription_id: request.subscriptionId } : {}),
         },
-      });
+      }).finally(() => clearInterval(heartbeat));
       const latencyMs = Date.now() - startedAt;
       if (outcome.status === 'gateway_error') {
         await recordAttemptOutcome(pool, idempotencyKey, outcome, latencyMs);

@@ -49,7 +49,7 @@ start_postgres() {
 
 recreate_database() {
   local url_base="$1" db="$2"
-  psql "$url_base/postgres" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
+  psql "$url_base/postgres" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1
   psql "$url_base/postgres" -qc "CREATE DATABASE \"$db\"" >/dev/null
 }
 

@@ -62,6 +62,7 @@ const { recordSubscription, recordSubscriptionProgress, ensureGatewayCustomer, i
 // A charge may wait on a slow gateway; it is retried with the same idempotency key.
 const { chargeInvoice } = proxyActivities<BillingActivities>({
   startToCloseTimeout: '45 seconds',
+  heartbeatTimeout: '5 seconds',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 12 },
 });
 

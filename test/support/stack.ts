@@ -1,0 +1,94 @@
+// The service as it runs in production, in this process: the Express API on a random port and
+// a billing worker, against the real Temporal dev server, PostgreSQL and the Stripe simulator.
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import type { Server } from 'node:http';
+import pino from 'pino';
+import { createApp } from '../../api/app';
+import { createApiKey, SCOPES, type Scope } from '../../api/auth';
+import type { DatabasePool } from '../../db/pool';
+import { createStripeGateway } from '../../gateways/stripe';
+import { createBillingWorker } from '../../workers/billing-worker';
+import { startStripeSimulator, type StripeSimulator } from '../peers/stripe-simulator';
+import { bundleWorkflows, requiredEnv, testPool, uniqueTaskQueue } from './environment';
+
+export interface Stack {
+  readonly baseUrl: string;
+  readonly pool: DatabasePool;
+  readonly temporal: Client;
+  readonly simulator: StripeSimulator;
+  readonly taskQueue: string;
+  apiKey(scopes?: readonly Scope[]): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function startStack(options: { worker?: boolean } = {}): Promise<Stack> {
+  const taskQueue = uniqueTaskQueue('api');
+  const [pool, simulator, connection] = await Promise.all([
+    testPool(),
+    startStripeSimulator({ port: 0, stripeMockUrl: requiredEnv('STRIPE_MOCK_URL') }),
+    Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') }),
+  ]);
+  const temporal = new Client({ connection });
+  const logger = pino({ level: 'silent' });
+  const app = createApp({ pool, temporal, logger, taskQueue });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const address = server.address();
+  if (!address || typeof address === 'string') throw new Error('no port');
+
+  let worker: Worker | undefined;
+  let workerRun: Promise<void> | undefined;
+  let nativeConnection: NativeConnection | undefined;
+  if (options.worker !== false) {
+    nativeConnection = await NativeConnection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
+    const gateway = createStripeGateway({ apiKey: 'sk_test_integration', host: '127.0.0.1', port: simulator.port, protocol: 'http' });
+    worker = await createBillingWorker({ connection: nativeConnection, taskQueue, pool, gateway, workflowBundle: await bundleWorkflows() });
+    workerRun = worker.run();
+  }
+
+  return {
+    baseUrl: `http://127.0.0.1:${address.port}`,
+    pool,
+    temporal,
+    simulator,
+    taskQueue,
+    async apiKey(scopes: readonly Scope[] = SCOPES) {
+      return (await createApiKey(pool, 'test', scopes)).key;
+    },
+    async close() {
+      worker?.shutdown();
+      await workerRun;
+      await nativeConnection?.close();
+      await new Promise((resolve) => server.close(resolve));
+      await connection.close();
+      await simulator.close();
+      await pool.end();
+    },
+  };
+}
+
+/** fetch with JSON in and out; returns status, parsed body and headers. */
+export async function request(
+  baseUrl: string,
+  method: string,
+  path: string,
+  options: { apiKey?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: any; headers: Headers }> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
+  let payload: string | undefined;
+  if (options.rawBody !== undefined) payload = options.rawBody;
+  else if (options.body !== undefined) payload = JSON.stringify(options.body);
+  if (payload !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
+  const response = await fetch(`${baseUrl}${path}`, { method, headers, body: payload });
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: response.status, body, headers: response.headers };
+}
