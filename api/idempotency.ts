@@ -10,7 +10,7 @@ import type { Principal } from './auth';
 export function idempotencyKeyOf(req: Request): string | null {
   const key = req.header('idempotency-key');
   if (key === undefined) return null;
-  if (!/^[\x21-\x7e]{1,255}$/.test(key)) throw invalidField('Idempotency-Key', 'must be 1-255 printable ASCII characters');
+  if (!/^[\x20-\x7e]{1,255}$/.test(key)) throw invalidField('Idempotency-Key', 'must be 1-255 printable ASCII characters');
   return key;
 }
 

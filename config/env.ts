@@ -7,7 +7,7 @@ const schema = z.object({
   TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().default('default'),
   TEMPORAL_TASK_QUEUE: z.string().default('billing'),
-  STRIPE_API_KEY: z.string().startsWith('sk_').default('sk_test_local_simulator'),
+  STRIPE_API_KEY: z.string().startsWith('sk_').default('sk_test_localsimulator'),
   /** Where the Stripe SDK sends requests: the local test-mode simulator unless told otherwise. */
   STRIPE_API_BASE: z.string().url().default('http://127.0.0.1:12113'),
   PORT: z.coerce.number().int().min(1).max(65535).default(3000),

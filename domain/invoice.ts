@@ -11,6 +11,17 @@ export interface InvoiceLine {
   readonly quantity: number;
   readonly unitAmount: number; // minor units
   readonly amount: number; // quantity * unitAmount, minor units
+  // Optional, absent on plain renewals; see domain/invoice-totals.ts for how they add up.
+  /** Minor units taken off `amount` by bundle tiers and coupons (>= 0, at most `amount`). */
+  readonly discountAmount?: number;
+  readonly discountDescription?: string;
+  /** Tax on this line: added to it when exclusive, contained in it when inclusive. */
+  readonly taxAmount?: number;
+  readonly taxRateBasisPoints?: number;
+  readonly taxInclusive?: boolean;
+  /** e.g. "VAT 20% (GB)" or "Reverse charge: VAT to be accounted for by the recipient". */
+  readonly taxLabel?: string;
+  readonly reverseCharge?: boolean;
 }
 
 export interface Invoice {

@@ -47,4 +47,11 @@ export interface Gateway {
   charge(request: ChargeRequest): Promise<ChargeOutcome>;
   /** Resolves an ambiguous outcome: what happened to the charge made with this key, if any. */
   findCharge(idempotencyKey: string): Promise<ChargeOutcome | null>;
+  /**
+   * Optional: like findCharge, given the very request that was (or may have been) sent. For
+   * adapters that can look a charge up exactly only with the request's content at hand, also in
+   * a process that did not send it (PayPal: replaying the money-free create-order call with the
+   * same PayPal-Request-Id). Must never move money. The router prefers it over findCharge.
+   */
+  resolveCharge?(request: ChargeRequest): Promise<ChargeOutcome | null>;
 }

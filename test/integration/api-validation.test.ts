@@ -2,17 +2,19 @@
 // leaves no row and no workflow behind.
 import { sql } from 'slonik';
 import { z } from 'zod';
-import { createTestCustomer } from '../support/environment';
+import { randomUUID } from 'node:crypto';
+import { insertCustomer } from '../../db/customers';
 import { request, startStack, type Stack } from '../support/stack';
 
 let stack: Stack;
 let apiKey: string;
-let customerId: string;
+// Fixed before the cases are built (at module load); the row is inserted in beforeAll.
+const customerId = `cus_v${randomUUID().replace(/-/g, '').slice(0, 20)}`;
 
 beforeAll(async () => {
   stack = await startStack({ worker: false });
   apiKey = await stack.apiKey();
-  customerId = await createTestCustomer(stack.pool);
+  await insertCustomer(stack.pool, { id: customerId, email: 'valid@example.test', name: 'Valid', country: 'US' });
 });
 afterAll(async () => {
   await stack?.close();

@@ -1,11 +1,14 @@
 // Shared set-up for workflow and integration tests. scripts/test.sh starts PostgreSQL,
 // stripe-mock and a Temporal dev server and exports their addresses; these helpers connect.
+import { SearchAttributeType } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
 import { insertCustomer } from '../../db/customers';
 import { createDatabasePool, type DatabasePool } from '../../db/pool';
 import { WORKFLOWS_PATH } from '../../workers/billing-worker';
+import { searchAttributes } from '../../workflows/messages';
 
 export function requiredEnv(name: string): string {
   const value = process.env[name];
@@ -26,12 +29,27 @@ export async function startTimeSkippingEnvironment(attempts = 3): Promise<TestWo
   let lastError: unknown;
   for (let i = 0; i < attempts; i++) {
     try {
-      return await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path } } });
+      const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path } } });
+      await registerSearchAttributes(env);
+      return env;
     } catch (error) {
       lastError = error;
     }
   }
   throw lastError;
+}
+
+const INDEXED_VALUE_TYPES: Partial<Record<SearchAttributeType, temporal.api.enums.v1.IndexedValueType>> = {
+  [SearchAttributeType.KEYWORD]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+  [SearchAttributeType.DATETIME]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+};
+
+/** The test server starts with none of the custom search attributes the workflows upsert. */
+async function registerSearchAttributes(env: TestWorkflowEnvironment): Promise<void> {
+  const attributes = Object.fromEntries(
+    Object.values(searchAttributes).map((key) => [key.name, INDEXED_VALUE_TYPES[key.type]!]),
+  );
+  await env.connection.operatorService.addSearchAttributes({ namespace: 'default', searchAttributes: attributes });
 }
 
 export async function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {

@@ -1,0 +1,164 @@
+// Stripe adapter behind the Gateway interface: one off-session PaymentIntent per invoice attempt,
+// confirmed at once, with the caller's idempotency key. Stripe's answers and errors are turned
+// into ChargeOutcome values; only programming or configuration faults are thrown.
+import Stripe from 'stripe';
+import type { ChargeOutcome, ChargeRequest, CreateCustomerRequest, Gateway } from './gateway';
+
+export interface StripeGatewayConfig {
+  readonly apiKey: string;
+  /** Only for test peers (stripe-simulator, stripe-mock); production uses Stripe's default. */
+  readonly host?: string;
+  readonly port?: number;
+  readonly protocol?: 'http' | 'https';
+  /** Per request; past it the outcome is ambiguous (the charge may still happen at Stripe). */
+  readonly timeoutMs?: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 20_000;
+
+// Stripe PaymentMethod ids are pm_ followed by letters, digits and underscores. Anything else
+// (above all a card number) is refused before it can leave the process or reach a log.
+const PAYMENT_METHOD_TOKEN = /^pm_\w+$/;
+
+export function createStripeGateway(config: StripeGatewayConfig): Gateway {
+  const stripe = new Stripe(config.apiKey, {
+    host: config.host,
+    port: config.port,
+    protocol: config.protocol,
+    timeout: config.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    // Retries belong to Temporal's activity retry policy, which reuses the same idempotency key.
+    // (The SDK still retries once, by itself, when the connection is reset: safe with the key.)
+    maxNetworkRetries: 0,
+    telemetry: false,
+  });
+
+  return {
+    name: 'stripe',
+    createCustomer: (request) => createCustomer(stripe, request),
+    charge: (request) => charge(stripe, request),
+    findCharge: (idempotencyKey) => findCharge(stripe, idempotencyKey),
+  };
+}
+
+async function createCustomer(stripe: Stripe, request: CreateCustomerRequest): Promise<{ gatewayCustomerId: string }> {
+  const customer = await stripe.customers.create(
+    { email: request.email, name: request.name, metadata: { customer_id: request.customerId } },
+    { idempotencyKey: request.idempotencyKey },
+  );
+  return { gatewayCustomerId: customer.id };
+}
+
+async function charge(stripe: Stripe, request: ChargeRequest): Promise<ChargeOutcome> {
+  if (!PAYMENT_METHOD_TOKEN.test(request.paymentMethodToken)) {
+    // The value is deliberately left out of the message: it might be card data.
+    throw new Error('Stripe charge refused: paymentMethodToken must be a Stripe PaymentMethod id (pm_...)');
+  }
+  try {
+    const paymentIntent = await stripe.paymentIntents.create(
+      {
+        amount: request.amount.amount,
+        currency: request.amount.currency.toLowerCase(),
+        customer: request.gatewayCustomerId,
+        payment_method: request.paymentMethodToken,
+        confirm: true,
+        off_session: true,
+        description: request.description,
+        // The key is copied into metadata so that findCharge can resolve an ambiguous outcome.
+        metadata: { ...request.metadata, idempotency_key: request.idempotencyKey },
+      },
+      { idempotencyKey: request.idempotencyKey },
+    );
+    return outcomeOfPaymentIntent(paymentIntent);
+  } catch (error) {
+    return outcomeOfError(error);
+  }
+}
+
+/**
+ * Stripe's search index is eventually consistent (Stripe documents data as searchable within
+ * about a minute), so a null right after an ambiguous failure means "not seen yet", not "never".
+ * Callers resolving a lost response should retry the charge with the same idempotency key, which
+ * Stripe answers from its idempotency store, rather than trust an early null.
+ */
+async function findCharge(stripe: Stripe, idempotencyKey: string): Promise<ChargeOutcome | null> {
+  const result = await stripe.paymentIntents.search({
+    query: `metadata['idempotency_key']:'${escapeSearchValue(idempotencyKey)}'`,
+  });
+  const best = mostDecisive(result.data);
+  return best ? outcomeOfPaymentIntent(best) : null;
+}
+
+function escapeSearchValue(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
+}
+
+// One idempotency key makes at most one PaymentIntent; should there ever be several, money that
+// moved (or may be moving) is what the caller must learn about.
+const STATUS_PRIORITY: readonly Stripe.PaymentIntent.Status[] = ['succeeded', 'processing', 'requires_action'];
+
+function mostDecisive(paymentIntents: Stripe.PaymentIntent[]): Stripe.PaymentIntent | undefined {
+  for (const status of STATUS_PRIORITY) {
+    const found = paymentIntents.find((pi) => pi.status === status);
+    if (found) return found;
+  }
+  return paymentIntents[0];
+}
+
+function outcomeOfPaymentIntent(pi: Stripe.PaymentIntent): ChargeOutcome {
+  switch (pi.status) {
+    case 'succeeded':
+      return { status: 'succeeded', gateway: 'stripe', reference: pi.id };
+    case 'requires_action':
+      return { status: 'requires_action', gateway: 'stripe', reference: pi.id };
+    case 'processing':
+      return { status: 'gateway_error', gateway: 'stripe', ambiguous: true, message: `PaymentIntent ${pi.id} is still processing` };
+    case 'requires_payment_method':
+      return outcomeOfFailedAttempt(pi);
+    default:
+      // requires_confirmation, requires_capture, canceled: not states this adapter creates.
+      return { status: 'gateway_error', gateway: 'stripe', ambiguous: false, message: `PaymentIntent ${pi.id} is ${pi.status}` };
+  }
+}
+
+/** A confirmed PaymentIntent back in requires_payment_method: its last attempt was declined. */
+function outcomeOfFailedAttempt(pi: Stripe.PaymentIntent): ChargeOutcome {
+  const error = pi.last_payment_error;
+  return declinedOutcome(error?.code, error?.decline_code, error?.message ?? 'The payment was declined.', pi.id);
+}
+
+function declinedOutcome(code: string | undefined, declineCode: string | undefined, message: string, reference: string | undefined): ChargeOutcome {
+  // Off-session, a card that needs 3-D Secure fails with authentication_required instead of
+  // leaving the PaymentIntent in requires_action; for the business both mean "customer must act".
+  if (code === 'authentication_required' && reference !== undefined) {
+    return { status: 'requires_action', gateway: 'stripe', reference };
+  }
+  // `||` and not `??`: the SDK sets decline_code to '' on card errors that have none.
+  const normalized = declineCode || code || 'generic_decline';
+  return { status: 'declined', gateway: 'stripe', declineCode: normalized, message, ...(reference ? { reference } : {}) };
+}
+
+function outcomeOfError(error: unknown): ChargeOutcome {
+  const { errors } = Stripe;
+  if (error instanceof errors.StripeCardError) {
+    return declinedOutcome(error.code, error.decline_code, error.message, error.payment_intent?.id);
+  }
+  if (error instanceof errors.StripeConnectionError) {
+    // Timeout, reset or lost response: the request may have reached Stripe and charged.
+    return { status: 'gateway_error', gateway: 'stripe', ambiguous: true, message: error.message };
+  }
+  if (error instanceof errors.StripeRateLimitError) {
+    // Refused before any work was done.
+    return { status: 'gateway_error', gateway: 'stripe', ambiguous: false, message: error.message };
+  }
+  if (error instanceof errors.StripeAPIError) {
+    // 5xx (and 409 for a concurrent request with the same key): Stripe may have charged.
+    return { status: 'gateway_error', gateway: 'stripe', ambiguous: true, message: error.message };
+  }
+  if (error instanceof errors.StripeInvalidRequestError && error.code === 'resource_missing' && error.param === 'payment_method') {
+    // A detached or deleted saved card: the customer must supply a new one, like a decline.
+    return { status: 'declined', gateway: 'stripe', declineCode: 'invalid_payment_method', message: error.message };
+  }
+  // Authentication, permission, idempotency and other invalid requests are faults in our code
+  // or configuration, not business outcomes.
+  throw error;
+}
