@@ -3,7 +3,28 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 STARTED_PIDS=()
+STARTED_NAMES=()
 STARTED_PG_DIRS=()
+
+# Refuses to start a service on a port something else already holds, naming it.
+require_free_port() {
+  local port="$1" what="$2"
+  if port_open "$port"; then
+    log "port $port (for $what) is already in use; stop what holds it or set another port"
+    return 1
+  fi
+}
+
+remember() { STARTED_PIDS+=("$1"); STARTED_NAMES+=("$2"); }
+
+# Waits until any started process exits and names it.
+wait_for_any_exit() {
+  local pid i
+  wait -n -p pid "${STARTED_PIDS[@]}" || true
+  for i in "${!STARTED_PIDS[@]}"; do
+    [ "${STARTED_PIDS[$i]}" = "$pid" ] && log "${STARTED_NAMES[$i]} exited; stopping the stack"
+  done
+}
 
 as_postgres() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -76,8 +97,10 @@ start_temporal() {
   local sa; for sa in "${TEMPORAL_SEARCH_ATTRIBUTES[@]}"; do args+=(--search-attribute "$sa"); done
   if [ -n "$db_file" ]; then mkdir -p "$(dirname "$db_file")"; args+=(--db-filename "$db_file"); fi
   if [ -n "${TEMPORAL_UI_CODEC_ENDPOINT:-}" ]; then args+=(--ui-codec-endpoint "$TEMPORAL_UI_CODEC_ENDPOINT"); fi
+  require_free_port "$port" "Temporal"
+  require_free_port "$ui_port" "Temporal Web UI"
   "$(temporal_bin)" "${args[@]}" >"${TEMPORAL_LOG:-/dev/null}" 2>&1 &
-  STARTED_PIDS+=($!)
+  remember $! "Temporal dev server"
   wait_for_port "$port" "Temporal dev server" 120
   # The frontend accepts connections before the namespace is ready: wait until it answers.
   local i
@@ -90,16 +113,18 @@ start_temporal() {
 
 start_stripe_mock() {
   local port="$1"
+  require_free_port "$port" "stripe-mock"
   "$(stripe_mock_bin)" -http-port "$port" -https-port "$((port + 1))" >/dev/null 2>&1 &
-  STARTED_PIDS+=($!)
+  remember $! stripe-mock
   wait_for_port "$port" "stripe-mock" 60
 }
 
 # start_background NAME PORT CMD...: a project process (worker, API, simulator) we must stop later.
 start_background() {
   local name="$1" port="$2"; shift 2
+  if [ "$port" != "-" ]; then require_free_port "$port" "$name"; fi
   "$@" &
-  STARTED_PIDS+=($!)
+  remember $! "$name"
   if [ "$port" != "-" ]; then wait_for_port "$port" "$name" 120; fi
 }
 
@@ -116,5 +141,5 @@ stop_started_services() {
   for dir in "${STARTED_PG_DIRS[@]}"; do
     as_postgres "$(pg_bin_dir)/pg_ctl" -D "$dir" -m fast -w stop >/dev/null 2>&1 || true
   done
-  STARTED_PIDS=(); STARTED_PG_DIRS=()
+  STARTED_PIDS=(); STARTED_NAMES=(); STARTED_PG_DIRS=()
 }

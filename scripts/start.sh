@@ -65,5 +65,4 @@ Try it:
   curl -s -X POST localhost:$PORT/v1/customers -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' -d '{"email":"ada@example.com","name":"Ada"}'
 
 MSG
-wait -n || true
-log "a service exited; stopping the stack"
+wait_for_any_exit

@@ -18,7 +18,7 @@ TEST_STRIPE_MOCK_PORT="${TEST_STRIPE_MOCK_PORT:-12121}"
 if database_answers "${TEST_DATABASE_URL:-}"; then
   export DATABASE_URL="$TEST_DATABASE_URL"
 else
-  start_postgres test "$TEST_PG_PORT"
+  start_postgres "test-$TEST_PG_PORT" "$TEST_PG_PORT"
   recreate_database "$PG_URL_BASE" durable_billing_test
   export DATABASE_URL="$PG_URL_BASE/durable_billing_test"
 fi
