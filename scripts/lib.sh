@@ -45,6 +45,9 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 ensure_node_modules() {
   if [ ! -f "$ROOT/node_modules/.package-lock.json" ] || [ "$ROOT/package-lock.json" -nt "$ROOT/node_modules/.package-lock.json" ]; then
     log "installing npm dependencies"
-    (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+    # `npm ci` refuses a lockfile without entries for other platforms' optional binaries
+    # (@swc/core-darwin-*), which a registry mirror may not serve; `npm install` installs
+    # the same locked versions and tolerates that.
+    (cd "$ROOT" && { npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error; })
   fi
 }
