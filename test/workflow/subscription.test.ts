@@ -2,6 +2,9 @@
 // activities: PostgreSQL for the books and the Stripe simulator (validated by stripe-mock) as
 // the gateway. Months pass in seconds; every date and cent below is worked out by hand.
 import { Client, type WorkflowHandle } from '@temporalio/client';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker, WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { listSubscriptionInvoices } from '../../db/invoices';
@@ -91,6 +94,20 @@ async function startSubscription(taskQueue: string, interval: BillingInterval, s
     args: [{ subscriptionId, customerId, plan: communityPrice(interval), paymentMethodToken, startAt }],
   });
   return { handle, subscriptionId, customerId };
+}
+
+/**
+ * RECORD_HISTORIES=1 npm test -- test/workflow/subscription.test.ts writes this run's history
+ * to test/workflow/histories/, where replay.test.ts replays it against every later version of
+ * the workflow code: a change that breaks running subscriptions fails there.
+ */
+async function recordHistoryIfAsked(name: string, handle: WorkflowHandle): Promise<void> {
+  if (process.env.RECORD_HISTORIES !== '1') return;
+  // The Temporal CLI writes the same JSON the Web UI downloads and runReplayHistory reads.
+  const json = execFileSync(requiredEnv('TEMPORAL_CLI'), [
+    'workflow', 'show', '--workflow-id', handle.workflowId, '--address', env.address, '--output', 'json',
+  ]);
+  writeFileSync(join(__dirname, 'histories', `${name}.json`), json);
 }
 
 async function chargesFor(subscriptionId: string) {
@@ -214,6 +231,7 @@ describe('subscription workflow (time-skipping)', () => {
       await skipTo('2036-09-01T00:00:00.000Z');
       expect((await listSubscriptionInvoices(pool, subscriptionId)).length).toBe(3);
       expect((await chargesFor(subscriptionId)).map((c) => c.amount)).toEqual([9700, 9700, 9700]);
+      await recordHistoryIfAsked('cancel-now-after-three-renewals', handle);
     });
   });
 });
