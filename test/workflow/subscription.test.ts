@@ -8,13 +8,15 @@ import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker, WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { listSubscriptionInvoices } from '../../db/invoices';
+import { listAttemptsForInvoices } from '../../db/payments';
+import { renewalInvoiceId } from '../../domain/invoice';
 import { accountBalances, ledgerTotals } from '../../db/ledger';
 import type { DatabasePool } from '../../db/pool';
 import { lookupRecurringPrice, type PriceSnapshot } from '../../domain/catalog';
 import type { BillingInterval } from '../../domain/calendar';
 import { createStripeGateway } from '../../gateways/stripe';
 import { createBillingWorker } from '../../workers/billing-worker';
-import { cancelSubscription, getSubscription, subscriptionWorkflowId } from '../../workflows/messages';
+import { cancelSubscription, getSubscription, paymentMethodUpdated, subscriptionWorkflowId } from '../../workflows/messages';
 import { subscriptionWorkflow } from '../../workflows/subscription';
 import { startStripeSimulator, type StripeSimulator } from '../peers/stripe-simulator';
 import {
@@ -85,13 +87,19 @@ async function advanceTo(handle: WorkflowHandle<typeof subscriptionWorkflow>, in
   await skipTo(instant);
 }
 
-async function startSubscription(taskQueue: string, interval: BillingInterval, startAt: string, paymentMethodToken = 'pm_card_visa') {
+async function startSubscription(
+  taskQueue: string,
+  interval: BillingInterval,
+  startAt: string,
+  paymentMethodToken = 'pm_card_visa',
+  periodsPerRun?: number,
+) {
   const customerId = await createTestCustomer(pool);
   const subscriptionId = uniqueSubscriptionId();
   const handle = await client.workflow.start(subscriptionWorkflow, {
     workflowId: subscriptionWorkflowId(subscriptionId),
     taskQueue,
-    args: [{ subscriptionId, customerId, plan: communityPrice(interval), paymentMethodToken, startAt }],
+    args: [{ subscriptionId, customerId, plan: communityPrice(interval), paymentMethodToken, startAt, periodsPerRun }],
   });
   return { handle, subscriptionId, customerId };
 }
@@ -232,6 +240,97 @@ describe('subscription workflow (time-skipping)', () => {
       expect((await listSubscriptionInvoices(pool, subscriptionId)).length).toBe(3);
       expect((await chargesFor(subscriptionId)).map((c) => c.amount)).toEqual([9700, 9700, 9700]);
       await recordHistoryIfAsked('cancel-now-after-three-renewals', handle);
+    });
+  });
+
+  async function attemptsOf(invoiceId: string) {
+    return (await listAttemptsForInvoices(pool, [invoiceId])).map((a) => [a.attempt, a.outcome, a.decline_code]);
+  }
+
+  async function skipToAndWaitForAttempts(instant: string, invoiceId: string, count: number) {
+    await skipTo(instant);
+    await waitFor(async () => (await listAttemptsForInvoices(pool, [invoiceId])).filter((a) => a.outcome !== 'pending').length >= count, `${count} attempts on ${invoiceId}`);
+  }
+
+  it('a declined first payment is retried on days 1, 3, 5 and 7, then the subscription ends unpaid', async () => {
+    const taskQueue = uniqueTaskQueue('first-decline');
+    const worker = await newWorker(taskQueue);
+    await worker.runUntil(async () => {
+      const { handle, subscriptionId } = await startSubscription(taskQueue, 'month', '2037-01-10T12:00:00.000Z', 'pm_card_chargeDeclinedInsufficientFunds');
+      const invoiceId = renewalInvoiceId(subscriptionId, 0);
+      await skipToAndWaitForAttempts('2037-01-10T12:00:00.000Z', invoiceId, 1);
+      expect((await handle.query(getSubscription)).status).toBe('incomplete');
+      await skipToAndWaitForAttempts('2037-01-11T12:00:00.000Z', invoiceId, 2); // first failure + 1 day
+      await skipToAndWaitForAttempts('2037-01-13T12:00:00.000Z', invoiceId, 3); // + 3 days
+      await skipToAndWaitForAttempts('2037-01-15T12:00:00.000Z', invoiceId, 4); // + 5 days
+      await skipTo('2037-01-17T12:00:00.000Z'); // + 7 days: the last try
+      const final = await handle.result();
+      expect(final.status).toBe('unpaid');
+      expect(final.lastPayment).toMatchObject({ outcome: 'declined', declineCode: 'insufficient_funds' });
+      expect(final.lastPayment?.at.slice(0, 19)).toBe('2037-01-17T12:00:00'); // to the second: the task runs ms later
+      expect(await attemptsOf(invoiceId)).toEqual([1, 2, 3, 4, 5].map((n) => [n, 'declined', 'insufficient_funds']));
+      expect(await chargesFor(subscriptionId)).toEqual([]);
+      // Nothing was collected: the 9700 stays receivable.
+      expect(await accountBalances(pool, [invoiceId])).toEqual([
+        { account: 'accounts_receivable', balance: 9700 },
+        { account: 'revenue', balance: -9700 },
+      ]);
+    });
+  });
+
+  it('a declined renewal goes past_due; a new payment method retries at once and the next renewal keeps its date', async () => {
+    const taskQueue = uniqueTaskQueue('renewal-decline');
+    const worker = await newWorker(taskQueue);
+    await worker.runUntil(async () => {
+      const { handle, subscriptionId } = await startSubscription(taskQueue, 'month', '2038-01-10T12:00:00.000Z');
+      await advanceTo(handle, '2038-01-11T00:00:00.000Z');
+      // The card on file is replaced by one that will be declined.
+      await handle.signal(paymentMethodUpdated, { token: 'pm_card_chargeDeclinedInsufficientFunds' });
+      const renewal = renewalInvoiceId(subscriptionId, 1);
+      await skipToAndWaitForAttempts('2038-02-10T12:00:00.000Z', renewal, 1);
+      expect((await handle.query(getSubscription)).status).toBe('past_due');
+      await skipToAndWaitForAttempts('2038-02-11T12:00:00.000Z', renewal, 2);
+      await skipTo('2038-02-12T08:00:00.000Z');
+      await handle.signal(paymentMethodUpdated, { token: 'pm_card_mastercard' });
+      await waitFor(async () => (await handle.query(getSubscription)).status === 'active', 'recovery');
+      expect(await attemptsOf(renewal)).toEqual([
+        [1, 'declined', 'insufficient_funds'],
+        [2, 'declined', 'insufficient_funds'],
+        [3, 'succeeded', null],
+      ]);
+      const view = await handle.query(getSubscription);
+      expect(view.lastPayment).toMatchObject({ outcome: 'succeeded' });
+      expect(view.lastPayment?.at.slice(0, 19)).toBe('2038-02-12T08:00:00'); // at once, not at the next scheduled retry
+      expect(view.currentPeriod).toEqual({ index: 1, start: '2038-02-10T12:00:00.000Z', end: '2038-03-10T12:00:00.000Z' });
+      expect(view.nextCharge?.at).toBe('2038-03-10T12:00:00.000Z');
+      expect(view.statusHistory.map((c) => c.to)).toEqual(['active', 'past_due', 'active']);
+      await handle.executeUpdate(cancelSubscription, { args: [{ when: 'now' }] });
+      await handle.result();
+    });
+  });
+
+  it('continue-as-new carries state: a payment method given in one run is charged by the next', async () => {
+    const taskQueue = uniqueTaskQueue('carry');
+    const worker = await newWorker(taskQueue);
+    await worker.runUntil(async () => {
+      // One period per run: every renewal happens in a fresh run.
+      const { handle, subscriptionId } = await startSubscription(taskQueue, 'month', '2039-01-15T12:00:00.000Z', 'pm_card_visa', 1);
+      await advanceTo(handle, '2039-01-16T00:00:00.000Z');
+      const runAfterFirst = (await handle.describe()).runId;
+      await client.workflow.getHandle(handle.workflowId).signal(paymentMethodUpdated, { token: 'pm_card_mastercard' });
+      await advanceTo(handle, '2039-03-16T00:00:00.000Z');
+      expect((await handle.describe()).runId).not.toBe(runAfterFirst);
+      const charges = await chargesFor(subscriptionId);
+      expect(charges.map((c) => [c.paymentMethod, c.amount])).toEqual([
+        ['pm_card_visa', 9700],
+        ['pm_card_mastercard', 9700],
+        ['pm_card_mastercard', 9700],
+      ]);
+      const view = await handle.query(getSubscription);
+      expect(view.currentPeriod?.index).toBe(2);
+      expect(view.statusHistory.map((c) => c.cause)).toEqual(['first payment succeeded']);
+      await handle.executeUpdate(cancelSubscription, { args: [{ when: 'now' }] });
+      await handle.result();
     });
   });
 });
