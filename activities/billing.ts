@@ -11,11 +11,16 @@ import { recordSubscriptionProgress, upsertSubscription, type SubscriptionProgre
 import { paymentReceivedEntry } from '../domain/ledger';
 import type { Currency } from '../domain/money';
 import type { Invoice } from '../domain/invoice';
-import type { ChargeOutcome, Gateway, GatewayName } from '../gateways/gateway';
+import { gatewayOfToken, type ChargeOutcome, type Gateway, type GatewayName } from '../gateways/gateway';
+import type { PaymentMethod, PaymentRouter } from '../gateways/router';
+import { listPaymentMethods } from '../db/payment-methods';
 
 export interface BillingDependencies {
   readonly pool: DatabasePool;
-  readonly gateway: Gateway;
+  /** Routes each charge over the gateways with failover; see gateways/router.ts. */
+  readonly router: PaymentRouter;
+  /** Where customers are created (Stripe needs one for off-session charges). */
+  readonly stripe: Gateway;
 }
 
 export interface ChargeInvoiceRequest {
@@ -42,7 +47,7 @@ export function chargeIdempotencyKey(invoiceId: string, attempt: number): string
   return `${invoiceId}:attempt-${attempt}`;
 }
 
-export function createBillingActivities({ pool, gateway }: BillingDependencies) {
+export function createBillingActivities({ pool, router, stripe }: BillingDependencies) {
   return {
     async recordSubscription(record: SubscriptionRecord): Promise<void> {
       await pool.transaction((tx) => upsertSubscription(tx, record));
@@ -57,7 +62,7 @@ export function createBillingActivities({ pool, gateway }: BillingDependencies) 
       const customer = await findCustomer(pool, customerId);
       if (!customer) throw ApplicationFailure.nonRetryable(`customer ${customerId} does not exist`, 'UnknownCustomer');
       if (customer.stripe_customer_id) return customer.stripe_customer_id;
-      const { gatewayCustomerId } = await gateway.createCustomer({
+      const { gatewayCustomerId } = await stripe.createCustomer({
         customerId,
         email: customer.email,
         name: customer.name,
@@ -73,46 +78,62 @@ export function createBillingActivities({ pool, gateway }: BillingDependencies) 
 
     async chargeInvoice(request: ChargeInvoiceRequest): Promise<ChargeInvoiceResult> {
       const idempotencyKey = chargeIdempotencyKey(request.invoiceId, request.attempt);
+      const context = Context.current();
+      const paymentMethods = await paymentMethodsForCharge(request);
+      const primary = paymentMethods[0]!;
       await recordAttemptStarted(pool, {
         idempotencyKey,
         invoiceId: request.invoiceId,
         attempt: request.attempt,
-        gateway: gateway.name,
+        gateway: primary.gateway,
         amount: request.amount,
         currency: request.currency,
+        paymentMethodToken: primary.token,
       });
       const startedAt = Date.now();
-      // Heartbeats while the gateway answers let Temporal notice a dead worker within the
+      // Heartbeats while the gateways answer let Temporal notice a dead worker within the
       // heartbeat timeout and retry the attempt (same key) elsewhere, long before start-to-close.
-      const context = Context.current();
       const heartbeat = setInterval(() => context.heartbeat(), 1_000);
-      const outcome = await gateway.charge({
-        amount: { amount: request.amount, currency: request.currency },
-        gatewayCustomerId: request.gatewayCustomerId ?? undefined,
-        paymentMethodToken: request.paymentMethodToken,
-        idempotencyKey,
-        description: request.description,
-        metadata: {
-          invoice_id: request.invoiceId,
-          customer_id: request.customerId,
-          ...(request.subscriptionId ? { subscription_id: request.subscriptionId } : {}),
-        },
-      }).finally(() => clearInterval(heartbeat));
+      const routed = await router
+        .charge({
+          amount: { amount: request.amount, currency: request.currency },
+          idempotencyKey,
+          description: request.description,
+          metadata: {
+            invoice_id: request.invoiceId,
+            customer_id: request.customerId,
+            ...(request.subscriptionId ? { subscription_id: request.subscriptionId } : {}),
+          },
+          paymentMethods,
+          // A retried activity may have charged (or failed over) before it died: look first.
+          mayHaveBeenAttempted: context.info.attempt > 1,
+        })
+        .finally(() => clearInterval(heartbeat));
       const latencyMs = Date.now() - startedAt;
-      if (outcome.status === 'gateway_error') {
-        await recordAttemptOutcome(pool, idempotencyKey, outcome, latencyMs);
-        // Retrying with the same idempotency key is safe: the gateway answers a repeat with the
-        // first result instead of charging again.
-        throw ApplicationFailure.retryable(`${outcome.gateway}: ${outcome.message}`, 'GatewayError');
-      }
+      const outcome = routed.outcome;
+
       await pool.transaction(async (tx) => {
-        await recordAttemptOutcome(tx, idempotencyKey, outcome, latencyMs);
+        for (const step of routed.steps) {
+          if (step.action !== 'charge') continue;
+          await recordAttemptStarted(tx, {
+            idempotencyKey: step.idempotencyKey,
+            invoiceId: request.invoiceId,
+            attempt: request.attempt,
+            gateway: step.gateway,
+            amount: request.amount,
+            currency: request.currency,
+            paymentMethodToken: paymentMethods.find((m) => m.gateway === step.gateway)?.token ?? null,
+          });
+          await recordAttemptOutcome(tx, step.idempotencyKey, step.outcome, latencyMs);
+        }
+        // The outcome may have come from a lookup (no charge step): record it on its key too.
+        if (routed.idempotencyKey) await recordAttemptOutcome(tx, routed.idempotencyKey, outcome, latencyMs);
         if (outcome.status === 'succeeded') {
           await markInvoicePaid(tx, request.invoiceId, request.amount, request.attemptedAt);
           await postJournalEntry(
             tx,
             paymentReceivedEntry({
-              idempotencyKey,
+              idempotencyKey: routed.idempotencyKey ?? idempotencyKey,
               invoiceId: request.invoiceId,
               gateway: outcome.gateway,
               currency: request.currency,
@@ -122,9 +143,32 @@ export function createBillingActivities({ pool, gateway }: BillingDependencies) 
           );
         }
       });
+      if (outcome.status === 'gateway_error') {
+        // Nothing could be settled (every gateway failed, or a charge's fate is unknown):
+        // retrying with the same key is safe, the retry looks before it charges.
+        throw ApplicationFailure.retryable(`${outcome.gateway}: ${outcome.message}`, 'GatewayError');
+      }
       return toResult(outcome);
     },
   };
+
+  /** The subscription's own method first, then the customer's other saved methods as backups. */
+  async function paymentMethodsForCharge(request: ChargeInvoiceRequest): Promise<PaymentMethod[]> {
+    const customer = await findCustomer(pool, request.customerId);
+    const saved = await listPaymentMethods(pool, request.customerId);
+    const withCustomer = (gateway: GatewayName, token: string, role: 'default' | 'backup'): PaymentMethod => ({
+      gateway,
+      token,
+      role,
+      ...(gateway === 'stripe' && (request.gatewayCustomerId ?? customer?.stripe_customer_id)
+        ? { gatewayCustomerId: (request.gatewayCustomerId ?? customer?.stripe_customer_id)! }
+        : {}),
+    });
+    return [
+      withCustomer(gatewayOfToken(request.paymentMethodToken), request.paymentMethodToken, 'default'),
+      ...saved.filter((m) => m.token !== request.paymentMethodToken).map((m) => withCustomer(m.gateway, m.token, 'backup')),
+    ];
+  }
 }
 
 function toResult(outcome: Exclude<ChargeOutcome, { status: 'gateway_error' }>): ChargeInvoiceResult {

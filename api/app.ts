@@ -8,6 +8,7 @@ import type { DatabasePool } from 'slonik';
 import { authenticated } from './auth';
 import { ApiError, errorHandler } from './errors';
 import { customerRoutes } from './routes/customers';
+import { paymentMethodRoutes } from './routes/payment-methods';
 import { subscriptionRoutes } from './routes/subscriptions';
 
 export interface AppDependencies {
@@ -51,6 +52,7 @@ export function createApp(deps: AppDependencies): Express {
   app.use('/v1', authenticated(deps.pool));
   app.use(customerRoutes(deps.pool));
   app.use(subscriptionRoutes(deps.pool, deps.temporal, deps.taskQueue));
+  app.use(paymentMethodRoutes(deps.pool, deps.temporal, deps.logger));
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `no route for ${req.method} ${req.path}`)));
   app.use(errorHandler(deps.logger));
   return app;

@@ -10,6 +10,25 @@ export const paymentMethodToken = z
   .max(255)
   .regex(/^pm_[A-Za-z0-9_]+$/, 'must be a Stripe payment method token (pm_...); card numbers are never accepted');
 
+/** A PayPal vaulted payment token: letters and digits, never only digits (that is a card number). */
+export const payPalToken = z
+  .string()
+  .regex(/^(?!\d+$)[A-Za-z0-9_-]{4,128}$/, 'must be a PayPal vault token; card numbers are never accepted');
+
+export const savePaymentMethodBody = z
+  .object({
+    gateway: z.enum(['stripe', 'paypal']),
+    token: z.string().max(255),
+    role: z.enum(['default', 'backup']).default('backup'),
+    cardExpiresOn: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD').optional(),
+  })
+  .strict()
+  .superRefine((value, ctx) => {
+    const check = value.gateway === 'stripe' ? paymentMethodToken : payPalToken;
+    const parsed = check.safeParse(value.token);
+    if (!parsed.success) ctx.addIssue({ code: 'custom', path: ['token'], message: parsed.error.issues[0]!.message });
+  });
+
 export const createCustomerBody = z
   .object({
     email: z.string().email().max(320),

@@ -10,6 +10,15 @@ const schema = z.object({
   STRIPE_API_KEY: z.string().startsWith('sk_').default('sk_test_localsimulator'),
   /** Where the Stripe SDK sends requests: the local test-mode simulator unless told otherwise. */
   STRIPE_API_BASE: z.string().url().default('http://127.0.0.1:12113'),
+  /** PayPal is the secondary gateway; without credentials the worker routes over Stripe alone. */
+  PAYPAL_CLIENT_ID: z.string().optional(),
+  PAYPAL_CLIENT_SECRET: z.string().optional(),
+  PAYPAL_API_BASE: z.string().url().default('https://api-m.sandbox.paypal.com'),
+  PAYPAL_WEBHOOK_ID: z.string().optional(),
+  /** Stripe's signing secret for POST /webhooks/stripe (whsec_...). */
+  STRIPE_WEBHOOK_SECRET: z.string().optional(),
+  /** The worker serves Prometheus metrics (payment routing) here. */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   PORT: z.coerce.number().int().min(1).max(65535).default(3000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   REQUEST_BODY_LIMIT: z.string().default('32kb'),

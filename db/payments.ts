@@ -4,11 +4,20 @@ import type { ChargeOutcome } from '../gateways/gateway';
 
 export async function recordAttemptStarted(
   db: CommonQueryMethods,
-  a: { idempotencyKey: string; invoiceId: string; attempt: number; gateway: string; amount: number; currency: string },
+  a: {
+    idempotencyKey: string;
+    invoiceId: string;
+    attempt: number;
+    gateway: string;
+    amount: number;
+    currency: string;
+    paymentMethodToken: string | null;
+  },
 ): Promise<void> {
   await db.query(sql.unsafe`
-    INSERT INTO payment_attempts (idempotency_key, invoice_id, attempt, gateway, amount, currency, outcome)
-    VALUES (${a.idempotencyKey}, ${a.invoiceId}, ${a.attempt}, ${a.gateway}, ${a.amount}, ${a.currency}, 'pending')
+    INSERT INTO payment_attempts (idempotency_key, invoice_id, attempt, gateway, amount, currency, outcome, payment_method_token)
+    VALUES (${a.idempotencyKey}, ${a.invoiceId}, ${a.attempt}, ${a.gateway}, ${a.amount}, ${a.currency}, 'pending',
+            ${a.paymentMethodToken})
     ON CONFLICT (idempotency_key) DO NOTHING`);
 }
 

@@ -2,6 +2,7 @@ import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
 import type { PriceSnapshot } from '../domain/catalog';
 import type { StatusChange, SubscriptionStatus } from '../domain/subscription';
+import { gatewayOfToken } from '../gateways/gateway';
 
 export interface SubscriptionRecord {
   readonly subscriptionId: string;
@@ -14,9 +15,13 @@ export interface SubscriptionRecord {
 
 /** Idempotent: the workflow may run this activity more than once. */
 export async function upsertSubscription(db: CommonQueryMethods, s: SubscriptionRecord): Promise<void> {
+  // The subscription's method becomes the customer's default only if they have none yet.
   await db.query(sql.unsafe`
-    INSERT INTO payment_methods (customer_id, gateway, token, is_default)
-    VALUES (${s.customerId}, 'stripe', ${s.paymentMethodToken}, true)
+    INSERT INTO payment_methods (customer_id, gateway, token, role, is_default)
+    SELECT ${s.customerId}, ${gatewayOfToken(s.paymentMethodToken)}, ${s.paymentMethodToken}, r.role, r.role = 'default'
+    FROM (SELECT CASE WHEN EXISTS (SELECT 1 FROM payment_methods WHERE customer_id = ${s.customerId}
+                                    AND role = 'default' AND detached_at IS NULL)
+                      THEN 'backup' ELSE 'default' END AS role) r
     ON CONFLICT (customer_id, gateway, token) DO NOTHING`);
   await db.query(sql.unsafe`
     INSERT INTO subscriptions (id, customer_id, plan_id, price_id, billing_interval, unit_amount, currency,

@@ -55,3 +55,8 @@ export interface Gateway {
    */
   resolveCharge?(request: ChargeRequest): Promise<ChargeOutcome | null>;
 }
+
+/** Which gateway a saved-method token belongs to: Stripe's are pm_..., anything else is PayPal's. */
+export function gatewayOfToken(token: string): GatewayName {
+  return token.startsWith('pm_') ? 'stripe' : 'paypal';
+}

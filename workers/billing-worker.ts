@@ -3,6 +3,8 @@ import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@tem
 import type { DatabasePool } from 'slonik';
 import { createBillingActivities } from '../activities/billing';
 import type { Gateway } from '../gateways/gateway';
+import { createPaymentRouter, type PaymentRouter } from '../gateways/router';
+import type { PaymentMetrics } from '../gateways/metrics';
 import { TASK_QUEUE } from '../workflows/messages';
 
 export interface BillingWorkerOptions {
@@ -10,19 +12,41 @@ export interface BillingWorkerOptions {
   readonly namespace?: string;
   readonly taskQueue?: string;
   readonly pool: DatabasePool;
-  readonly gateway: Gateway;
+  /** Stripe first; PayPal when configured. */
+  readonly gateways: readonly Gateway[];
+  readonly metrics?: PaymentMetrics;
   /** Tests bundle once per file and pass the bundle in; otherwise the worker bundles itself. */
   readonly workflowBundle?: WorkflowBundleWithSourceMap;
 }
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 
-export async function createBillingWorker(options: BillingWorkerOptions): Promise<Worker> {
-  return Worker.create({
+export interface BillingWorker {
+  readonly worker: Worker;
+  readonly router: PaymentRouter;
+  run(): Promise<void>;
+}
+
+export async function createBillingWorker(options: BillingWorkerOptions): Promise<BillingWorker> {
+  const stripe = options.gateways.find((g) => g.name === 'stripe');
+  if (!stripe) throw new Error('the billing worker needs the Stripe gateway');
+  const router = createPaymentRouter({ gateways: options.gateways, ...(options.metrics ? { metrics: options.metrics } : {}) });
+  const worker = await Worker.create({
     connection: options.connection,
     namespace: options.namespace ?? 'default',
     taskQueue: options.taskQueue ?? TASK_QUEUE,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: createBillingActivities({ pool: options.pool, gateway: options.gateway }),
+    activities: createBillingActivities({ pool: options.pool, router, stripe }),
   });
+  return {
+    worker,
+    router,
+    async run() {
+      try {
+        await worker.run();
+      } finally {
+        router.shutdown();
+      }
+    },
+  };
 }

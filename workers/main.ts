@@ -1,9 +1,13 @@
 // Worker process entry point. SIGINT/SIGTERM make the SDK drain in-flight tasks, then we close
 // the pool: an activity is never cut off between its gateway call and its database write.
 import { NativeConnection } from '@temporalio/worker';
+import { createServer } from 'node:http';
 import pino from 'pino';
 import { loadEnv, stripeEndpoint } from '../config/env';
 import { createDatabasePool } from '../db/pool';
+import type { Gateway } from '../gateways/gateway';
+import { createPaymentMetrics } from '../gateways/metrics';
+import { createPayPalGateway } from '../gateways/paypal';
 import { createStripeGateway } from '../gateways/stripe';
 import { createBillingWorker } from './billing-worker';
 
@@ -12,18 +16,38 @@ async function main(): Promise<void> {
   const logger = pino({ level: env.LOG_LEVEL, name: 'worker' });
   const pool = await createDatabasePool(env.DATABASE_URL);
   const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
-  const gateway = createStripeGateway({ apiKey: env.STRIPE_API_KEY, ...stripeEndpoint(env.STRIPE_API_BASE) });
-  const worker = await createBillingWorker({
+  const gateways: Gateway[] = [createStripeGateway({ apiKey: env.STRIPE_API_KEY, ...stripeEndpoint(env.STRIPE_API_BASE) })];
+  if (env.PAYPAL_CLIENT_ID && env.PAYPAL_CLIENT_SECRET) {
+    gateways.push(createPayPalGateway({ clientId: env.PAYPAL_CLIENT_ID, clientSecret: env.PAYPAL_CLIENT_SECRET, baseUrl: env.PAYPAL_API_BASE }));
+  }
+  const metrics = createPaymentMetrics();
+  const billing = await createBillingWorker({
     connection,
     namespace: env.TEMPORAL_NAMESPACE,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     pool,
-    gateway,
+    gateways,
+    metrics,
   });
-  logger.info({ taskQueue: env.TEMPORAL_TASK_QUEUE, address: env.TEMPORAL_ADDRESS }, 'worker started');
+  const metricsServer = createServer((req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    metrics.text().then(
+      (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+      () => res.writeHead(500).end(),
+    );
+  });
+  if (env.METRICS_PORT > 0) metricsServer.listen(env.METRICS_PORT, '127.0.0.1');
+  logger.info(
+    { taskQueue: env.TEMPORAL_TASK_QUEUE, address: env.TEMPORAL_ADDRESS, gateways: gateways.map((g) => g.name), metricsPort: env.METRICS_PORT },
+    'worker started',
+  );
   try {
-    await worker.run();
+    await billing.run();
   } finally {
+    metricsServer.close();
     await connection.close();
     await pool.end();
     logger.info('worker stopped');

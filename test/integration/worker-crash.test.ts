@@ -43,7 +43,7 @@ afterAll(async () => {
 function startWorkerProcess(taskQueue: string): ChildProcess {
   const child = spawn(process.execPath, ['-r', '@swc-node/register', 'workers/main.ts'], {
     cwd: ROOT,
-    env: { ...process.env, TEMPORAL_TASK_QUEUE: taskQueue, STRIPE_API_BASE: simulator.url, LOG_LEVEL: 'warn' },
+    env: { ...process.env, TEMPORAL_TASK_QUEUE: taskQueue, STRIPE_API_BASE: simulator.url, LOG_LEVEL: 'warn', METRICS_PORT: '0' },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   workers.push(child);

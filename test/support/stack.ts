@@ -1,14 +1,16 @@
 // The service as it runs in production, in this process: the Express API on a random port and
 // a billing worker, against the real Temporal dev server, PostgreSQL and the Stripe simulator.
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import type { Server } from 'node:http';
 import pino from 'pino';
 import { createApp } from '../../api/app';
 import { createApiKey, SCOPES, type Scope } from '../../api/auth';
 import type { DatabasePool } from '../../db/pool';
 import { createStripeGateway } from '../../gateways/stripe';
-import { createBillingWorker } from '../../workers/billing-worker';
+import { createPayPalGateway } from '../../gateways/paypal';
+import { createBillingWorker, type BillingWorker } from '../../workers/billing-worker';
+import { startPayPalSandbox, type PayPalSandbox } from '../peers/paypal-sandbox';
 import { startStripeSimulator, type StripeSimulator } from '../peers/stripe-simulator';
 import { bundleWorkflows, requiredEnv, testPool, uniqueTaskQueue } from './environment';
 
@@ -17,6 +19,7 @@ export interface Stack {
   readonly pool: DatabasePool;
   readonly temporal: Client;
   readonly simulator: StripeSimulator;
+  readonly paypal: PayPalSandbox;
   readonly taskQueue: string;
   apiKey(scopes?: readonly Scope[]): Promise<string>;
   close(): Promise<void>;
@@ -38,14 +41,18 @@ export async function startStack(options: { worker?: boolean } = {}): Promise<St
   const address = server.address();
   if (!address || typeof address === 'string') throw new Error('no port');
 
-  let worker: Worker | undefined;
+  let billing: BillingWorker | undefined;
   let workerRun: Promise<void> | undefined;
+  const paypal = await startPayPalSandbox({ port: 0 });
   let nativeConnection: NativeConnection | undefined;
   if (options.worker !== false) {
     nativeConnection = await NativeConnection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
-    const gateway = createStripeGateway({ apiKey: 'sk_test_integration', host: '127.0.0.1', port: simulator.port, protocol: 'http' });
-    worker = await createBillingWorker({ connection: nativeConnection, taskQueue, pool, gateway, workflowBundle: await bundleWorkflows() });
-    workerRun = worker.run();
+    const gateways = [
+      createStripeGateway({ apiKey: 'sk_test_integration', host: '127.0.0.1', port: simulator.port, protocol: 'http' }),
+      createPayPalGateway({ clientId: paypal.clientId, clientSecret: paypal.clientSecret, baseUrl: paypal.url }),
+    ];
+    billing = await createBillingWorker({ connection: nativeConnection, taskQueue, pool, gateways, workflowBundle: await bundleWorkflows() });
+    workerRun = billing.run();
   }
 
   return {
@@ -53,13 +60,15 @@ export async function startStack(options: { worker?: boolean } = {}): Promise<St
     pool,
     temporal,
     simulator,
+    paypal,
     taskQueue,
     async apiKey(scopes: readonly Scope[] = SCOPES) {
       return (await createApiKey(pool, 'test', scopes)).key;
     },
     async close() {
-      worker?.shutdown();
+      billing?.worker.shutdown();
       await workerRun;
+      await paypal.close();
       await nativeConnection?.close();
       await new Promise((resolve) => server.close(resolve));
       await connection.close();

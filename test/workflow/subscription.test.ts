@@ -14,6 +14,7 @@ import { accountBalances, ledgerTotals } from '../../db/ledger';
 import type { DatabasePool } from '../../db/pool';
 import { lookupRecurringPrice, type PriceSnapshot } from '../../domain/catalog';
 import type { BillingInterval } from '../../domain/calendar';
+import type { PaymentRouter } from '../../gateways/router';
 import { createStripeGateway } from '../../gateways/stripe';
 import { createBillingWorker } from '../../workers/billing-worker';
 import { cancelSubscription, getSubscription, paymentMethodUpdated, subscriptionWorkflowId } from '../../workflows/messages';
@@ -52,6 +53,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const router of routers) router.shutdown();
   await env?.teardown();
   await simulator?.close();
   await pool?.end();
@@ -63,9 +65,13 @@ function communityPrice(interval: BillingInterval): PriceSnapshot {
   return lookup.price;
 }
 
+const routers: PaymentRouter[] = [];
+
 async function newWorker(taskQueue: string): Promise<Worker> {
-  const gateway = createStripeGateway({ apiKey: 'sk_test_workflowtests', host: '127.0.0.1', port: simulator.port, protocol: 'http' });
-  return createBillingWorker({ connection: env.nativeConnection, taskQueue, pool, gateway, workflowBundle: bundle });
+  const stripe = createStripeGateway({ apiKey: 'sk_test_workflowtests', host: '127.0.0.1', port: simulator.port, protocol: 'http' });
+  const billing = await createBillingWorker({ connection: env.nativeConnection, taskQueue, pool, gateways: [stripe], workflowBundle: bundle });
+  routers.push(billing.router);
+  return billing.worker;
 }
 
 async function skipTo(instant: string): Promise<void> {
