@@ -72,6 +72,24 @@ export function createBillingActivities({ pool, router, stripe }: BillingDepende
       return (await findCustomer(pool, customerId))?.stripe_customer_id ?? gatewayCustomerId;
     },
 
+    /** A payment the gateway confirmed by webhook: booked once, keyed by the gateway's reference. */
+    async recordExternalPayment(payment: {
+      invoiceId: string;
+      amount: number;
+      currency: Currency;
+      gateway: GatewayName;
+      reference: string;
+      receivedAt: string;
+    }): Promise<void> {
+      await pool.transaction(async (tx) => {
+        const posted = await postJournalEntry(
+          tx,
+          paymentReceivedEntry({ idempotencyKey: `ext_${payment.reference}`, ...payment }),
+        );
+        if (posted) await markInvoicePaid(tx, payment.invoiceId, payment.amount, payment.receivedAt);
+      });
+    },
+
     async issueInvoice(invoice: Invoice): Promise<{ number: string }> {
       return recordIssuedInvoice(pool, invoice);
     },

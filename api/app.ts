@@ -9,6 +9,7 @@ import { authenticated } from './auth';
 import { ApiError, errorHandler } from './errors';
 import { customerRoutes } from './routes/customers';
 import { paymentMethodRoutes } from './routes/payment-methods';
+import { webhookRoutes, type WebhookConfig } from './routes/webhooks';
 import { subscriptionRoutes } from './routes/subscriptions';
 
 export interface AppDependencies {
@@ -17,6 +18,8 @@ export interface AppDependencies {
   readonly logger: Logger;
   readonly taskQueue?: string;
   readonly bodyLimit?: string;
+  /** Gateway webhooks (mounted only when given). */
+  readonly webhooks?: Omit<WebhookConfig, 'pool' | 'temporal' | 'logger'>;
 }
 
 export function createApp(deps: AppDependencies): Express {
@@ -40,6 +43,9 @@ export function createApp(deps: AppDependencies): Express {
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
   });
+
+  // Webhooks need the raw body for their signatures: mounted before the JSON parser.
+  if (deps.webhooks) app.use(webhookRoutes({ ...deps.webhooks, pool: deps.pool, temporal: deps.temporal, logger: deps.logger }));
 
   app.use('/v1', (req, _res, next) => {
     if (['POST', 'PUT', 'PATCH'].includes(req.method) && req.headers['content-length'] !== '0' && !req.is('application/json')) {

@@ -47,3 +47,11 @@ export async function savePaymentMethod(
       RETURNING id, customer_id, gateway, token, role, card_expires_on, created_at`);
   });
 }
+
+/** The customer removed this method: it is never charged again, as default or as backup. */
+export async function detachPaymentMethod(db: CommonQueryMethods, customerId: string, token: string): Promise<boolean> {
+  const row = await db.maybeOne(sql.unsafe`
+    UPDATE payment_methods SET detached_at = now(), role = 'backup', is_default = false
+    WHERE customer_id = ${customerId} AND token = ${token} AND detached_at IS NULL RETURNING id`);
+  return row !== null;
+}

@@ -1,5 +1,7 @@
-// When to retry a failed payment. This first policy is a fixed schedule (days after the first
-// failure); the dunning issue replaces it with a learned one behind the same shape.
+// The fixed retry schedule (days after the first failure). The workflow's first dunning used it
+// directly; domain/dunning.ts now decides every step (decline classes, budget, end action) and
+// uses this schedule for the 'fixed' strategy and as the smart strategy's fallback when no model
+// decision is available. Kept with the same behaviour for callers that still use it.
 import { addDays } from './calendar';
 
 export const FIXED_RETRY_DAYS: readonly number[] = [1, 3, 5, 7];

@@ -51,6 +51,17 @@ export interface SubscriptionView {
   readonly cancelAtPeriodEnd: boolean;
   readonly canceledAt: string | null;
   readonly statusHistory: readonly StatusChange[];
+  /** Disputes on this subscription's payments, by dispute id, as the gateway last reported them. */
+  readonly disputes: Readonly<Record<string, DisputeState>>;
+  readonly lastGatewayEvent: { readonly eventId: string; readonly kind: string; readonly occurredAt: string } | null;
+}
+
+export interface DisputeState {
+  readonly status: 'open' | 'closed';
+  readonly outcome: string | null;
+  readonly paymentReference: string | null;
+  /** The gateway's time of the event applied last: an older event delivered late is ignored. */
+  readonly updatedAt: string;
 }
 
 export type CancelWhen = 'period_end' | 'now';

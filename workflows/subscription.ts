@@ -17,12 +17,14 @@ import { nextRetryAt } from '../domain/dunning-policy';
 import { buildRenewalInvoice, type Invoice } from '../domain/invoice';
 import {
   cancelRejection,
+  type DisputeState,
   type LastPayment,
   type StatusChange,
   type SubscriptionStatus,
   type SubscriptionView,
 } from '../domain/subscription';
-import { cancelSubscription, getSubscription, paymentMethodUpdated, searchAttributes } from './messages';
+import type { GatewayEvent } from '../domain/gateway-events';
+import { cancelSubscription, gatewayEventReceived, getSubscription, paymentMethodUpdated, searchAttributes } from './messages';
 
 export interface SubscriptionWorkflowInput {
   readonly subscriptionId: string;
@@ -51,9 +53,12 @@ interface CarriedState {
   lastPayment: LastPayment | null;
   statusChanges: number;
   recentStatusHistory: readonly StatusChange[];
+  disputes?: Record<string, DisputeState>;
+  seenEventIds?: readonly string[];
+  lastGatewayEvent?: SubscriptionView['lastGatewayEvent'];
 }
 
-const { recordSubscription, recordSubscriptionProgress, ensureGatewayCustomer, issueInvoice } =
+const { recordSubscription, recordSubscriptionProgress, ensureGatewayCustomer, issueInvoice, recordExternalPayment } =
   proxyActivities<BillingActivities>({
     startToCloseTimeout: '30 seconds',
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
@@ -67,6 +72,7 @@ const { chargeInvoice } = proxyActivities<BillingActivities>({
 });
 
 const DEFAULT_PERIODS_PER_RUN = 12;
+const SEEN_EVENTS_KEPT = 100;
 const STATUS_HISTORY_KEPT = 20;
 
 export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Promise<SubscriptionView> {
@@ -84,10 +90,15 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
     lastPayment: null,
     statusChanges: 0,
     recentStatusHistory: [],
+    disputes: {},
+    seenEventIds: [],
+    lastGatewayEvent: null,
     ...input.carried,
     cancelNowRequested: false,
     retryNowRequested: false,
   };
+  /** A payment the gateway confirmed asynchronously (webhook) for the invoice being collected. */
+  let externalPayment: GatewayEvent | null = null;
   const quantity = input.quantity ?? 1;
   const ended = () => state.status === 'canceled' || state.status === 'unpaid';
 
@@ -108,6 +119,8 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
     cancelAtPeriodEnd: state.cancelAtPeriodEnd,
     canceledAt: state.canceledAt,
     statusHistory: state.recentStatusHistory,
+    disputes: state.disputes ?? {},
+    lastGatewayEvent: state.lastGatewayEvent ?? null,
   });
 
   let pendingChange: (StatusChange & { seq: number }) | null = null;
@@ -163,6 +176,43 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
   setHandler(paymentMethodUpdated, ({ token }) => {
     state.paymentMethodToken = token;
     state.retryNowRequested = true;
+  });
+  setHandler(gatewayEventReceived, (event) => {
+    // Webhooks are de-duplicated at the API; this guards replays and redeliveries after that.
+    if (state.seenEventIds?.includes(event.eventId)) return;
+    state.seenEventIds = [...(state.seenEventIds ?? []), event.eventId].slice(-SEEN_EVENTS_KEPT);
+    state.lastGatewayEvent = { eventId: event.eventId, kind: event.kind, occurredAt: event.occurredAt };
+    switch (event.kind) {
+      case 'payment_method_updated':
+        if (event.token && event.token !== state.paymentMethodToken) {
+          state.paymentMethodToken = event.token;
+          state.retryNowRequested = true;
+        }
+        break;
+      case 'dispute_opened':
+      case 'dispute_closed': {
+        const id = event.disputeId ?? event.paymentReference ?? event.eventId;
+        const known = state.disputes?.[id];
+        // Out-of-order delivery: only a newer fact replaces what we know.
+        if (known && Date.parse(known.updatedAt) > Date.parse(event.occurredAt)) break;
+        state.disputes = {
+          ...state.disputes,
+          [id]: {
+            status: event.kind === 'dispute_opened' ? 'open' : 'closed',
+            outcome: event.kind === 'dispute_closed' ? event.disputeOutcome : null,
+            paymentReference: event.paymentReference,
+            updatedAt: event.occurredAt,
+          },
+        };
+        break;
+      }
+      case 'payment_succeeded':
+        externalPayment = event;
+        state.retryNowRequested = true;
+        break;
+      default:
+        break;
+    }
   });
 
   if (!input.carried) {
@@ -253,6 +303,20 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
       if (!retryAt) return false;
       await sleepUntil(retryAt, () => state.cancelNowRequested || state.retryNowRequested);
       if (ended()) return false;
+      const confirmed = externalPayment;
+      if (confirmed && confirmed.invoiceId === invoice.id && confirmed.paymentReference) {
+        // The gateway took the money outside our charge call (e.g. after 3-D Secure).
+        await recordExternalPayment({
+          invoiceId: invoice.id,
+          amount: invoice.total,
+          currency: invoice.currency,
+          gateway: confirmed.gateway,
+          reference: confirmed.paymentReference,
+          receivedAt: confirmed.occurredAt,
+        });
+        state.lastPayment = { ...state.lastPayment!, outcome: 'succeeded', gateway: confirmed.gateway, declineCode: null, at: confirmed.occurredAt };
+        return true;
+      }
     }
   }
 

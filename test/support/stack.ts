@@ -14,12 +14,15 @@ import { startPayPalSandbox, type PayPalSandbox } from '../peers/paypal-sandbox'
 import { startStripeSimulator, type StripeSimulator } from '../peers/stripe-simulator';
 import { bundleWorkflows, requiredEnv, testPool, uniqueTaskQueue } from './environment';
 
+export const STRIPE_WEBHOOK_SECRET = 'whsec_integration_tests';
+
 export interface Stack {
   readonly baseUrl: string;
   readonly pool: DatabasePool;
   readonly temporal: Client;
   readonly simulator: StripeSimulator;
   readonly paypal: PayPalSandbox;
+  readonly logger: pino.Logger;
   readonly taskQueue: string;
   apiKey(scopes?: readonly Scope[]): Promise<string>;
   close(): Promise<void>;
@@ -34,7 +37,15 @@ export async function startStack(options: { worker?: boolean } = {}): Promise<St
   ]);
   const temporal = new Client({ connection });
   const logger = pino({ level: 'silent' });
-  const app = createApp({ pool, temporal, logger, taskQueue });
+  const paypal = await startPayPalSandbox({ port: 0 });
+  const paypalGateway = createPayPalGateway({ clientId: paypal.clientId, clientSecret: paypal.clientSecret, baseUrl: paypal.url });
+  const app = createApp({
+    pool,
+    temporal,
+    logger,
+    taskQueue,
+    webhooks: { stripeWebhookSecret: STRIPE_WEBHOOK_SECRET, paypal: { gateway: paypalGateway, webhookId: paypal.webhookId } },
+  });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
@@ -43,13 +54,12 @@ export async function startStack(options: { worker?: boolean } = {}): Promise<St
 
   let billing: BillingWorker | undefined;
   let workerRun: Promise<void> | undefined;
-  const paypal = await startPayPalSandbox({ port: 0 });
   let nativeConnection: NativeConnection | undefined;
   if (options.worker !== false) {
     nativeConnection = await NativeConnection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
     const gateways = [
       createStripeGateway({ apiKey: 'sk_test_integration', host: '127.0.0.1', port: simulator.port, protocol: 'http' }),
-      createPayPalGateway({ clientId: paypal.clientId, clientSecret: paypal.clientSecret, baseUrl: paypal.url }),
+      paypalGateway,
     ];
     billing = await createBillingWorker({ connection: nativeConnection, taskQueue, pool, gateways, workflowBundle: await bundleWorkflows() });
     workerRun = billing.run();
@@ -61,6 +71,7 @@ export async function startStack(options: { worker?: boolean } = {}): Promise<St
     temporal,
     simulator,
     paypal,
+    logger,
     taskQueue,
     async apiKey(scopes: readonly Scope[] = SCOPES) {
       return (await createApiKey(pool, 'test', scopes)).key;

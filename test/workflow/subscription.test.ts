@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker, WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { listSubscriptionInvoices } from '../../db/invoices';
+import { detachPaymentMethod } from '../../db/payment-methods';
 import { listAttemptsForInvoices } from '../../db/payments';
 import { renewalInvoiceId } from '../../domain/invoice';
 import { accountBalances, ledgerTotals } from '../../db/ledger';
@@ -288,9 +289,11 @@ describe('subscription workflow (time-skipping)', () => {
     const taskQueue = uniqueTaskQueue('renewal-decline');
     const worker = await newWorker(taskQueue);
     await worker.runUntil(async () => {
-      const { handle, subscriptionId } = await startSubscription(taskQueue, 'month', '2038-01-10T12:00:00.000Z');
+      const { handle, subscriptionId, customerId } = await startSubscription(taskQueue, 'month', '2038-01-10T12:00:00.000Z');
       await advanceTo(handle, '2038-01-11T00:00:00.000Z');
-      // The card on file is replaced by one that will be declined.
+      // The card on file is replaced by one that will be declined, and the old one removed (a
+      // saved backup would otherwise be tried, and pay).
+      await detachPaymentMethod(pool, customerId, 'pm_card_visa');
       await handle.signal(paymentMethodUpdated, { token: 'pm_card_chargeDeclinedInsufficientFunds' });
       const renewal = renewalInvoiceId(subscriptionId, 1);
       await skipToAndWaitForAttempts('2038-02-10T12:00:00.000Z', renewal, 1);
