@@ -8,6 +8,8 @@ import type { DatabasePool } from 'slonik';
 import { authenticated } from './auth';
 import { ApiError, errorHandler } from './errors';
 import { customerRoutes } from './routes/customers';
+import { enterpriseRoutes } from './routes/enterprise';
+import { invoiceRoutes } from './routes/invoices';
 import { paymentMethodRoutes } from './routes/payment-methods';
 import { webhookRoutes, type WebhookConfig } from './routes/webhooks';
 import { subscriptionRoutes } from './routes/subscriptions';
@@ -59,6 +61,8 @@ export function createApp(deps: AppDependencies): Express {
   app.use(customerRoutes(deps.pool));
   app.use(subscriptionRoutes(deps.pool, deps.temporal, deps.taskQueue));
   app.use(paymentMethodRoutes(deps.pool, deps.temporal, deps.logger));
+  app.use(enterpriseRoutes(deps.pool, deps.temporal, deps.taskQueue));
+  app.use(invoiceRoutes(deps.pool));
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `no route for ${req.method} ${req.path}`)));
   app.use(errorHandler(deps.logger));
   return app;

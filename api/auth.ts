@@ -12,6 +12,7 @@ export const SCOPES = [
   'subscriptions:read',
   'subscriptions:write',
   'invoices:read',
+  'invoices:write',
 ] as const;
 export type Scope = (typeof SCOPES)[number];
 

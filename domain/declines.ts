@@ -258,11 +258,12 @@ function build(code: string, [group, description]: Entry): DeclineClassification
 /** Classifies a decline code from any gateway; unknown codes are generic soft declines. */
 export function classifyDecline(declineCode: string): DeclineClassification {
   const normalized = declineCode.trim().toLowerCase();
-  const known = CODES[normalized];
+  // Own properties only: a code such as '__proto__' must not find Object.prototype.
+  const known = Object.hasOwn(CODES, normalized) ? CODES[normalized] : undefined;
   if (known) return build(normalized, known);
   // processor_declined_5120 from the PayPal adapter, or a bare processor code such as 5120 / PPRN.
   const processorCode = (normalized.startsWith(PROCESSOR_PREFIX) ? normalized.slice(PROCESSOR_PREFIX.length) : normalized).toUpperCase();
-  const processor = PAYPAL_PROCESSOR_CODES[processorCode];
+  const processor = Object.hasOwn(PAYPAL_PROCESSOR_CODES, processorCode) ? PAYPAL_PROCESSOR_CODES[processorCode] : undefined;
   if (processor) return build(`${PROCESSOR_PREFIX}${processorCode.toLowerCase()}`, [processor[0], `PayPal processor response ${processorCode}: ${processor[1]}`]);
   return build(normalized === '' ? 'generic_decline' : normalized, ['issuer_decline', `unrecognized decline code, treated as a generic decline`]);
 }

@@ -2,6 +2,7 @@
 import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { DatabasePool } from 'slonik';
 import { createBillingActivities } from '../activities/billing';
+import { createEnterpriseActivities } from '../activities/enterprise';
 import type { Gateway } from '../gateways/gateway';
 import { createPaymentRouter, type PaymentRouter } from '../gateways/router';
 import type { PaymentMetrics } from '../gateways/metrics';
@@ -36,7 +37,10 @@ export async function createBillingWorker(options: BillingWorkerOptions): Promis
     namespace: options.namespace ?? 'default',
     taskQueue: options.taskQueue ?? TASK_QUEUE,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: createBillingActivities({ pool: options.pool, router, stripe }),
+    activities: {
+      ...createBillingActivities({ pool: options.pool, router, stripe }),
+      ...createEnterpriseActivities({ pool: options.pool, gateway: stripe }),
+    },
   });
   return {
     worker,

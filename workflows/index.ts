@@ -1,2 +1,3 @@
 // Every workflow the worker registers.
 export { subscriptionWorkflow } from './subscription';
+export { enterpriseInvoiceWorkflow } from './enterprise-invoice';

@@ -72,6 +72,13 @@ describe('decline classification', () => {
     expect(classifyDecline(declineCodeOfOutcome({ status: 'requires_action' })).declineClass).toBe('action_required');
   });
 
+  it('treats Object.prototype names as unknown codes, not as table entries', () => {
+    // fast-check found this: a plain-object lookup of '__proto__' returned Object.prototype.
+    for (const code of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
+      expect(classifyDecline(code)).toMatchObject({ code: code.toLowerCase(), declineClass: 'soft', group: 'issuer_decline', retryable: true });
+    }
+  });
+
   it('property: only soft declines are retryable, and only they need nothing from the customer', () => {
     fc.assert(
       fc.property(fc.string(), (code) => {
