@@ -37,6 +37,16 @@ if [ -z "${STRIPE_API_BASE:-}" ]; then
   export STRIPE_API_BASE="http://127.0.0.1:$STRIPE_SIMULATOR_PORT"
 fi
 
+if [ -z "${PAYPAL_CLIENT_ID:-}" ]; then
+  # The local stand-in for PayPal's REST API (OAuth, Orders v2, refunds, webhook verification).
+  PAYPAL_SANDBOX_PORT="${PAYPAL_SANDBOX_PORT:-12130}"
+  start_background "PayPal sandbox" "$PAYPAL_SANDBOX_PORT" \
+    node -r @swc-node/register test/peers/paypal-sandbox.ts --port "$PAYPAL_SANDBOX_PORT" >"$DATA_DIR/logs/paypal-sandbox.log" 2>&1
+  export PAYPAL_API_BASE="http://127.0.0.1:$PAYPAL_SANDBOX_PORT"
+  export PAYPAL_CLIENT_ID=sandbox-client-id PAYPAL_CLIENT_SECRET=sandbox-client-secret PAYPAL_WEBHOOK_ID=WH-SANDBOX-0000000000000000
+fi
+export STRIPE_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-whsec_local_development}"
+
 if [ -z "${TEMPORAL_ADDRESS:-}" ]; then
   TEMPORAL_LOG="$DATA_DIR/logs/temporal.log" start_temporal "$TEMPORAL_PORT" "$TEMPORAL_UI_PORT" "$DATA_DIR/temporal/temporal.db"
   export TEMPORAL_ADDRESS="127.0.0.1:$TEMPORAL_PORT"
@@ -60,6 +70,8 @@ durable-billing is running (Ctrl-C stops everything started here)
   Temporal gRPC    $TEMPORAL_ADDRESS
   PostgreSQL       $DATABASE_URL
   Stripe (local)   $STRIPE_API_BASE
+  PayPal (local)   $PAYPAL_API_BASE
+  Worker metrics   http://localhost:${METRICS_PORT:-9464}/metrics
 
 Try it:
   curl -s -X POST localhost:$PORT/v1/customers -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' -d '{"email":"ada@example.com","name":"Ada"}'
