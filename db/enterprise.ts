@@ -3,6 +3,7 @@
 // notices it enqueues. Every write is idempotent: an activity may run it again.
 import { sql, type CommonQueryMethods, type DatabasePool } from 'slonik';
 import { z } from 'zod';
+import { allocateInvoiceNumber } from './invoice-numbers';
 import type { Invoice } from '../domain/invoice';
 import { creditNoteEntry, partialPaymentEntry, taxedInvoiceIssuedEntry } from '../domain/ledger';
 import type { Currency } from '../domain/money';
@@ -39,11 +40,7 @@ export async function recordIssuedEnterpriseInvoice(
     const existing = await tx.maybeOneFirst(sql.type(z.object({ number: z.string() }))`
       SELECT number FROM invoices WHERE id = ${invoice.id}`);
     if (existing) return { number: existing };
-    const counter = await tx.one(sql.type(z.object({ prefix: z.string(), number: z.number() }))`
-      UPDATE invoice_number_counters SET next_number = next_number + 1
-      WHERE legal_entity = ${legalEntity}
-      RETURNING prefix, next_number - 1 AS number`);
-    const number = `${counter.prefix}-${String(counter.number).padStart(6, '0')}`;
+    const number = await allocateInvoiceNumber(tx, legalEntity);
     await tx.query(sql.unsafe`
       INSERT INTO invoices (id, number, legal_entity, customer_id, subscription_id, status, currency, subtotal, tax, total,
                             issued_at, due_at, period_start, period_end)
