@@ -11,6 +11,7 @@ import { customerRoutes } from './routes/customers';
 import { enterpriseRoutes } from './routes/enterprise';
 import { invoiceRoutes } from './routes/invoices';
 import { paymentMethodRoutes } from './routes/payment-methods';
+import { purchaseRoutes } from './routes/purchases';
 import { webhookRoutes, type WebhookConfig } from './routes/webhooks';
 import { subscriptionRoutes } from './routes/subscriptions';
 
@@ -63,6 +64,7 @@ export function createApp(deps: AppDependencies): Express {
   app.use(paymentMethodRoutes(deps.pool, deps.temporal, deps.logger));
   app.use(enterpriseRoutes(deps.pool, deps.temporal, deps.taskQueue));
   app.use(invoiceRoutes(deps.pool));
+  app.use(purchaseRoutes(deps.pool, deps.temporal, deps.taskQueue));
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `no route for ${req.method} ${req.path}`)));
   app.use(errorHandler(deps.logger));
   return app;

@@ -3,6 +3,7 @@ import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@tem
 import type { DatabasePool } from 'slonik';
 import { createBillingActivities } from '../activities/billing';
 import { createEnterpriseActivities } from '../activities/enterprise';
+import { createPurchaseActivities } from '../activities/purchases';
 import type { Gateway } from '../gateways/gateway';
 import { createPaymentRouter, type PaymentRouter } from '../gateways/router';
 import type { PaymentMetrics } from '../gateways/metrics';
@@ -39,6 +40,7 @@ export async function createBillingWorker(options: BillingWorkerOptions): Promis
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     activities: {
       ...createBillingActivities({ pool: options.pool, router, stripe }),
+      ...createPurchaseActivities({ pool: options.pool, router, stripe }),
       ...createEnterpriseActivities({ pool: options.pool, gateway: stripe }),
     },
   });

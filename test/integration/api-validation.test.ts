@@ -22,12 +22,16 @@ afterAll(async () => {
 
 const counts = z.object({ customers: z.number(), subscriptions: z.number(), payment_methods: z.number(), idempotency: z.number() });
 
+/**
+ * Rows this file's requests could have written, scoped to its own customer, API keys and the
+ * emails its cases use, so other test files writing at the same time do not disturb the count.
+ */
 async function snapshot() {
   const rows = await stack.pool.one(sql.type(counts)`
-    SELECT (SELECT count(*) FROM customers)::int8 AS customers,
-           (SELECT count(*) FROM subscriptions)::int8 AS subscriptions,
-           (SELECT count(*) FROM payment_methods)::int8 AS payment_methods,
-           (SELECT count(*) FROM api_idempotency_keys)::int8 AS idempotency`);
+    SELECT (SELECT count(*) FROM customers WHERE email IN ('not-an-email', 'a@example.com'))::int8 AS customers,
+           (SELECT count(*) FROM subscriptions WHERE customer_id = ${customerId})::int8 AS subscriptions,
+           (SELECT count(*) FROM payment_methods WHERE customer_id = ${customerId})::int8 AS payment_methods,
+           (SELECT count(*) FROM api_idempotency_keys WHERE key LIKE 'validation-%')::int8 AS idempotency`);
   const workflows = await stack.temporal.workflow.count(`TaskQueue = "${stack.taskQueue}"`);
   return { ...rows, workflows: workflows.count };
 }
