@@ -313,7 +313,8 @@ describe('subscription workflow (time-skipping)', () => {
       await handle.signal(paymentMethodUpdated, { token: 'pm_card_chargeDeclinedInsufficientFunds' });
       const renewal = renewalInvoiceId(subscriptionId, 1);
       await skipToAndWaitForAttempts('2038-02-10T12:00:00.000Z', renewal, 1);
-      expect((await handle.query(getSubscription)).status).toBe('past_due');
+      // The attempt row is written before the workflow hears the outcome: wait for its view.
+      await waitFor(async () => (await handle.query(getSubscription)).status === 'past_due', 'past_due');
       await skipToAndWaitForAttempts('2038-02-11T12:00:00.000Z', renewal, 2);
       await skipTo('2038-02-12T08:00:00.000Z');
       await handle.signal(paymentMethodUpdated, { token: 'pm_card_mastercard' });
