@@ -53,5 +53,5 @@ export async function listAttemptsForInvoices(db: CommonQueryMethods, invoiceIds
   return db.any(sql.type(attemptRow)`
     SELECT idempotency_key, invoice_id, attempt, gateway, amount, currency, outcome, decline_code, gateway_reference
     FROM payment_attempts WHERE invoice_id = ANY(${sql.array(invoiceIds, 'text')})
-    ORDER BY invoice_id, attempt`);
+    ORDER BY invoice_id, attempt, created_at, idempotency_key`);
 }
