@@ -12,7 +12,7 @@ import { paymentReceivedEntry } from '../domain/ledger';
 import type { Currency } from '../domain/money';
 import type { Invoice } from '../domain/invoice';
 import { gatewayOfToken, type ChargeOutcome, type Gateway, type GatewayName } from '../gateways/gateway';
-import type { PaymentMethod, PaymentRouter } from '../gateways/router';
+import { routeKeys, type PaymentMethod, type PaymentRouter } from '../gateways/router';
 import { listPaymentMethods } from '../db/payment-methods';
 
 export interface BillingDependencies {
@@ -130,6 +130,8 @@ export function createBillingActivities({ pool, router, stripe }: BillingDepende
       const latencyMs = Date.now() - startedAt;
       const outcome = routed.outcome;
 
+      // Which method each key charged: the router's own key derivation, not a guess by gateway.
+      const tokenOfKey = new Map(routeKeys(idempotencyKey, paymentMethods).map((r) => [r.idempotencyKey, r.method.token]));
       await pool.transaction(async (tx) => {
         for (const step of routed.steps) {
           if (step.action !== 'charge') continue;
@@ -140,7 +142,7 @@ export function createBillingActivities({ pool, router, stripe }: BillingDepende
             gateway: step.gateway,
             amount: request.amount,
             currency: request.currency,
-            paymentMethodToken: paymentMethods.find((m) => m.gateway === step.gateway)?.token ?? null,
+            paymentMethodToken: tokenOfKey.get(step.idempotencyKey) ?? null,
           });
           await recordAttemptOutcome(tx, step.idempotencyKey, step.outcome, latencyMs);
         }

@@ -6,6 +6,7 @@
 // still due stay due and are charged on their dates. The workflow stays open while the buyer
 // holds access, so that cancelAccess always has someone to answer it.
 import { ActivityFailure, allHandlersFinished, condition, proxyActivities, setHandler } from '@temporalio/workflow';
+import { CHARGE_ACTIVITY, RECORD_ACTIVITY } from './activity-options';
 import type { ChargeInvoiceResult } from '../activities/billing';
 import type { PurchaseActivities } from '../activities/purchases';
 import { findInstallmentPlan, lookupCoursePrice } from '../domain/catalog';
@@ -57,17 +58,9 @@ interface InstallmentState {
 }
 
 const { placeCourseOrder, ensureOrderGatewayCustomer, issueOrderInvoice, recordOrderProgress, grantCourseAccess, revokeCourseAccess } =
-  proxyActivities<PurchaseActivities>({
-    startToCloseTimeout: '30 seconds',
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
-  });
+  proxyActivities<PurchaseActivities>(RECORD_ACTIVITY);
 
-// A charge may wait on a slow gateway; it is retried with the same idempotency key.
-const { chargeOrderInvoice } = proxyActivities<PurchaseActivities>({
-  startToCloseTimeout: '45 seconds',
-  heartbeatTimeout: '5 seconds',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 12 },
-});
+const { chargeOrderInvoice } = proxyActivities<PurchaseActivities>(CHARGE_ACTIVITY);
 
 export async function coursePurchaseWorkflow(input: CoursePurchaseInput): Promise<OrderView> {
   const now = () => new Date().toISOString(); // the workflow clock: deterministic on replay

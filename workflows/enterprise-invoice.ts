@@ -13,6 +13,7 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
+import { RECORD_ACTIVITY } from './activity-options';
 import type { CardPaymentResult, EnterpriseActivities } from '../activities/enterprise';
 import { addDays } from '../domain/calendar';
 import { amountOwed, applyPayment, newInvoiceBalance, type InvoiceBalance } from '../domain/credit-notes';
@@ -60,10 +61,7 @@ const {
   sendInvoiceReminder,
   alertInvoicePastDue,
   voidEnterpriseInvoice,
-} = proxyActivities<EnterpriseActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
-});
+} = proxyActivities<EnterpriseActivities>(RECORD_ACTIVITY);
 
 // A card charge waits on the gateway; retried with the same idempotency key, a bounded number
 // of times so that the payer gets an answer (the same reference later reaches the same charge).

@@ -10,6 +10,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import { CHARGE_ACTIVITY, RECORD_ACTIVITY } from './activity-options';
 import type { BillingActivities, ChargeInvoiceResult } from '../activities/billing';
 import { billingPeriod, type BillingPeriod } from '../domain/calendar';
 import type { PriceSnapshot } from '../domain/catalog';
@@ -59,17 +60,9 @@ interface CarriedState {
 }
 
 const { recordSubscription, recordSubscriptionProgress, ensureGatewayCustomer, issueInvoice, recordExternalPayment } =
-  proxyActivities<BillingActivities>({
-    startToCloseTimeout: '30 seconds',
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
-  });
+  proxyActivities<BillingActivities>(RECORD_ACTIVITY);
 
-// A charge may wait on a slow gateway; it is retried with the same idempotency key.
-const { chargeInvoice } = proxyActivities<BillingActivities>({
-  startToCloseTimeout: '45 seconds',
-  heartbeatTimeout: '5 seconds',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 12 },
-});
+const { chargeInvoice } = proxyActivities<BillingActivities>(CHARGE_ACTIVITY);
 
 const DEFAULT_PERIODS_PER_RUN = 12;
 const SEEN_EVENTS_KEPT = 100;

@@ -4,7 +4,7 @@
 // The subscription side (customers, a Community subscription) runs on the shared test stack.
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
-import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import express from 'express';
 import pino from 'pino';
 import { sql } from 'slonik';
@@ -30,11 +30,9 @@ import { createPaymentRouter, type PaymentRouter } from '../../gateways/router';
 import { createStripeGateway } from '../../gateways/stripe';
 import { coursePurchaseWorkflow } from '../../workflows/course-purchase';
 import { orderWorkflowId } from '../../workflows/purchase-messages';
-import { requiredEnv, uniqueTaskQueue, waitFor } from '../support/environment';
+import { bundleWorkflows, requiredEnv, uniqueTaskQueue, waitFor } from '../support/environment';
 import { request, startStack, type Stack } from '../support/stack';
 
-const noop = () => undefined;
-const quietLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: console.error, log: noop };
 
 let stack: Stack;
 let nativeConnection: NativeConnection;
@@ -70,7 +68,7 @@ beforeAll(async () => {
   worker = await Worker.create({
     connection: nativeConnection,
     taskQueue: purchaseQueue,
-    workflowBundle: await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows/course-purchase'), logger: quietLogger }),
+    workflowBundle: await bundleWorkflows(),
     activities: createPurchaseActivities({ pool: stack.pool, router, stripe }),
   });
   workerRun = worker.run();

@@ -7,7 +7,7 @@
 // workflow finish while its worker runs.
 import { Client, type WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
 import { z } from 'zod';
@@ -31,7 +31,16 @@ import { createStripeGateway } from '../../gateways/stripe';
 import { coursePurchaseWorkflow, type CoursePurchaseInput } from '../../workflows/course-purchase';
 import { cancelAccess, getOrder, orderPaymentMethodUpdated, orderWorkflowId } from '../../workflows/purchase-messages';
 import { startStripeSimulator, type StripeSimulator } from '../peers/stripe-simulator';
-import { createTestCustomer, requiredEnv, startTimeSkippingEnvironment, testPool, uniqueTaskQueue, waitFor } from '../support/environment';
+import {
+  bundleWorkflows,
+  createTestCustomer,
+  requiredEnv,
+  startTimeSkippingEnvironment,
+  testPool,
+  uniqueTaskQueue,
+  waitFor,
+} from '../support/environment';
+import { skipTo as skipToInstant } from '../support/time-skipping';
 
 let env: TestWorkflowEnvironment;
 let pool: DatabasePool;
@@ -40,15 +49,12 @@ let bundle: WorkflowBundleWithSourceMap;
 let client: Client;
 const routers: PaymentRouter[] = [];
 
-const noop = () => undefined;
-const quietLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: console.error, log: noop };
-
 beforeAll(async () => {
   [env, pool, simulator, bundle] = await Promise.all([
     startTimeSkippingEnvironment(),
     testPool(),
     startStripeSimulator({ port: 0, stripeMockUrl: requiredEnv('STRIPE_MOCK_URL') }),
-    bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows/course-purchase'), logger: quietLogger }),
+    bundleWorkflows(),
   ]);
   client = new Client({ connection: env.connection });
 });
@@ -72,9 +78,11 @@ async function newWorker(taskQueue: string): Promise<Worker> {
   });
 }
 
-async function skipTo(instant: string): Promise<void> {
-  const ms = Date.parse(instant) - (await env.currentTimeMs());
-  if (ms > 0) await env.sleep(ms);
+/** Every order a test started: time moves only while they are all idle. */
+const orders: WorkflowHandle[] = [];
+
+function skipTo(instant: string): Promise<void> {
+  return skipToInstant(env, instant, orders);
 }
 
 function uniqueOrderId(): string {
@@ -94,6 +102,7 @@ async function startOrder(taskQueue: string, order: Omit<CoursePurchaseInput, 'o
     taskQueue,
     args: [{ orderId, customerId, ...order }],
   });
+  orders.push(handle);
   return { handle, orderId, customerId };
 }
 

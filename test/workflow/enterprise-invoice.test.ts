@@ -3,7 +3,7 @@
 // stripe-mock) for card payments. Weeks pass in seconds; every date and cent is worked out by hand.
 import { Client, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
 import { z } from 'zod';
@@ -23,7 +23,16 @@ import {
   type RecordPaymentRequest,
 } from '../../workflows/enterprise-messages';
 import { startStripeSimulator, type StripeSimulator } from '../peers/stripe-simulator';
-import { createTestCustomer, requiredEnv, startTimeSkippingEnvironment, testPool, uniqueTaskQueue, waitFor } from '../support/environment';
+import {
+  bundleWorkflows,
+  createTestCustomer,
+  requiredEnv,
+  startTimeSkippingEnvironment,
+  testPool,
+  uniqueTaskQueue,
+  waitFor,
+} from '../support/environment';
+import { skipTo as skipToInstant } from '../support/time-skipping';
 
 // One test server for the file: its clock only moves forward, so each test issues its invoice in
 // a later year than the test before it. A plain client (not env.client) leaves the clock where
@@ -34,15 +43,12 @@ let simulator: StripeSimulator;
 let bundle: WorkflowBundleWithSourceMap;
 let client: Client;
 
-const noop = () => undefined;
-const quietLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: console.error, log: noop };
-
 beforeAll(async () => {
   [env, pool, simulator, bundle] = await Promise.all([
     startTimeSkippingEnvironment(),
     testPool(),
     startStripeSimulator({ port: 0, stripeMockUrl: requiredEnv('STRIPE_MOCK_URL') }),
-    bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows/enterprise-invoice'), logger: quietLogger }),
+    bundleWorkflows(),
   ]);
   client = new Client({ connection: env.connection });
 });
@@ -86,9 +92,8 @@ async function newWorker(taskQueue: string): Promise<Worker> {
   });
 }
 
-async function skipTo(instant: string): Promise<void> {
-  const ms = Date.parse(instant) - (await env.currentTimeMs());
-  if (ms > 0) await env.sleep(ms);
+function skipTo(instant: string): Promise<void> {
+  return skipToInstant(env, instant, started);
 }
 
 /** Lets the worker run whatever is due (a wrongly early timer would show up in this time). */

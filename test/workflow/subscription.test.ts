@@ -21,6 +21,7 @@ import { createBillingWorker } from '../../workers/billing-worker';
 import { cancelSubscription, getSubscription, paymentMethodUpdated, subscriptionWorkflowId } from '../../workflows/messages';
 import { subscriptionWorkflow } from '../../workflows/subscription';
 import { startStripeSimulator, type StripeSimulator } from '../peers/stripe-simulator';
+import { skipTo as skipToInstant } from '../support/time-skipping';
 import {
   bundleWorkflows,
   createTestCustomer,
@@ -78,21 +79,8 @@ async function newWorker(taskQueue: string): Promise<Worker> {
 /** The subscription under test: time is moved only while it has no work in flight. */
 let current: WorkflowHandle | undefined;
 
-/**
- * The test server keeps skipping while an activity runs, so an activity still in flight when
- * the clock jumps would see its timeouts fire: wait until the workflow is idle on a timer.
- */
-async function quiescent(handle: WorkflowHandle): Promise<void> {
-  await waitFor(async () => {
-    const { raw } = await handle.describe();
-    return (raw.pendingActivities?.length ?? 0) === 0 && !raw.pendingWorkflowTask;
-  }, 'the workflow to be idle');
-}
-
-async function skipTo(instant: string): Promise<void> {
-  if (current) await quiescent(current);
-  const ms = Date.parse(instant) - (await env.currentTimeMs());
-  if (ms > 0) await env.sleep(ms);
+function skipTo(instant: string): Promise<void> {
+  return skipToInstant(env, instant, current ? [current] : []);
 }
 
 /**
