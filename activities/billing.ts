@@ -35,6 +35,12 @@ export interface ChargeInvoiceRequest {
   readonly description: string;
   /** Workflow time of the attempt: what the books record, whatever the worker's clock says. */
   readonly attemptedAt: string;
+  /** Why this charge: the invoice's first, a retry dunning scheduled, or a newly added method's. */
+  readonly trigger?: 'initial' | 'automatic' | 'new_payment_method';
+  /** Automatic retries of the invoice so far, this one included (0 for the first charge). */
+  readonly retryNumber?: number;
+  /** The retry decision's reason, stored with the attempt. */
+  readonly retryReason?: string | null;
 }
 
 export type ChargeInvoiceResult =
@@ -107,6 +113,7 @@ export function createBillingActivities({ pool, router, stripe }: BillingDepende
         amount: request.amount,
         currency: request.currency,
         paymentMethodToken: primary.token,
+        ...attemptFacts(request),
       });
       const startedAt = Date.now();
       // Heartbeats while the gateways answer let Temporal notice a dead worker within the
@@ -143,6 +150,7 @@ export function createBillingActivities({ pool, router, stripe }: BillingDepende
             amount: request.amount,
             currency: request.currency,
             paymentMethodToken: tokenOfKey.get(step.idempotencyKey) ?? null,
+            ...attemptFacts(request),
           });
           await recordAttemptOutcome(tx, step.idempotencyKey, step.outcome, latencyMs);
         }
@@ -189,6 +197,16 @@ export function createBillingActivities({ pool, router, stripe }: BillingDepende
       ...saved.filter((m) => m.token !== request.paymentMethodToken).map((m) => withCustomer(m.gateway, m.token, 'backup')),
     ];
   }
+}
+
+/** What the retry model learns from, recorded on every row of the attempt (failover rows too). */
+function attemptFacts(request: ChargeInvoiceRequest) {
+  return {
+    trigger: request.trigger ?? null,
+    retryNumber: request.retryNumber ?? null,
+    retryReason: request.retryReason ?? null,
+    attemptedAt: request.attemptedAt,
+  };
 }
 
 function toResult(outcome: Exclude<ChargeOutcome, { status: 'gateway_error' }>): ChargeInvoiceResult {

@@ -14,6 +14,8 @@ import { paymentMethodRoutes } from './routes/payment-methods';
 import { purchaseRoutes } from './routes/purchases';
 import { webhookRoutes, type WebhookConfig } from './routes/webhooks';
 import { subscriptionRoutes } from './routes/subscriptions';
+import { refundRoutes } from './routes/refunds';
+import type { Gateway } from '../gateways/gateway';
 
 export interface AppDependencies {
   readonly pool: DatabasePool;
@@ -21,6 +23,8 @@ export interface AppDependencies {
   readonly logger: Logger;
   readonly taskQueue?: string;
   readonly bodyLimit?: string;
+  /** Gateways refunds go back through (each refund through the one that took its payment). */
+  readonly gateways?: readonly Gateway[];
   /** Gateway webhooks (mounted only when given). */
   readonly webhooks?: Omit<WebhookConfig, 'pool' | 'temporal' | 'logger'>;
 }
@@ -64,6 +68,7 @@ export function createApp(deps: AppDependencies): Express {
   app.use(paymentMethodRoutes(deps.pool, deps.temporal, deps.logger));
   app.use(enterpriseRoutes(deps.pool, deps.temporal, deps.taskQueue));
   app.use(invoiceRoutes(deps.pool));
+  app.use(refundRoutes(deps.pool, deps.gateways ?? []));
   app.use(purchaseRoutes(deps.pool, deps.temporal, deps.taskQueue));
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `no route for ${req.method} ${req.path}`)));
   app.use(errorHandler(deps.logger));

@@ -2,9 +2,12 @@
 // the ones in flight and closes its connections.
 import { Client, Connection } from '@temporalio/client';
 import pino from 'pino';
-import { loadEnv } from '../config/env';
+import { loadEnv, stripeEndpoint } from '../config/env';
 import { createDatabasePool } from '../db/pool';
+import type { Gateway } from '../gateways/gateway';
 import { createPayPalGateway } from '../gateways/paypal';
+import { createStripeGateway } from '../gateways/stripe';
+import { resumePendingRefunds } from './routes/refunds';
 import { createApp } from './app';
 import { relayPendingWebhooks } from './webhook-relay';
 
@@ -14,28 +17,35 @@ async function main(): Promise<void> {
   const pool = await createDatabasePool(env.DATABASE_URL);
   const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
   const temporal = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
-  const paypal =
-    env.PAYPAL_CLIENT_ID && env.PAYPAL_CLIENT_SECRET && env.PAYPAL_WEBHOOK_ID
-      ? {
-          gateway: createPayPalGateway({ clientId: env.PAYPAL_CLIENT_ID, clientSecret: env.PAYPAL_CLIENT_SECRET, baseUrl: env.PAYPAL_API_BASE }),
-          webhookId: env.PAYPAL_WEBHOOK_ID,
-        }
+  const gateways: Gateway[] = [createStripeGateway({ apiKey: env.STRIPE_API_KEY, ...stripeEndpoint(env.STRIPE_API_BASE) })];
+  const paypalGateway =
+    env.PAYPAL_CLIENT_ID && env.PAYPAL_CLIENT_SECRET
+      ? createPayPalGateway({ clientId: env.PAYPAL_CLIENT_ID, clientSecret: env.PAYPAL_CLIENT_SECRET, baseUrl: env.PAYPAL_API_BASE })
       : undefined;
+  if (paypalGateway) gateways.push(paypalGateway);
+  const paypal = paypalGateway && env.PAYPAL_WEBHOOK_ID ? { gateway: paypalGateway, webhookId: env.PAYPAL_WEBHOOK_ID } : undefined;
   const app = createApp({
     pool,
     temporal,
     logger,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     bodyLimit: env.REQUEST_BODY_LIMIT,
+    gateways,
     webhooks: { ...(env.STRIPE_WEBHOOK_SECRET ? { stripeWebhookSecret: env.STRIPE_WEBHOOK_SECRET } : {}), ...(paypal ? { paypal } : {}) },
   });
   const server = app.listen(env.PORT, () => logger.info({ port: env.PORT }, 'api listening'));
   // Stored webhook events whose signal failed (Temporal briefly unreachable) are relayed again.
   const relay = setInterval(() => void relayPendingWebhooks(pool, temporal, logger), 5_000);
+  // A refund whose gateway answer was lost (and whose request had no Idempotency-Key to retry with) is resumed.
+  const refunds = setInterval(
+    () => void resumePendingRefunds(pool, gateways).catch((error: unknown) => logger.error({ err: error }, 'resuming pending refunds failed')),
+    60_000,
+  );
 
   const shutdown = (signal: string) => {
     logger.info({ signal }, 'api shutting down');
     clearInterval(relay);
+    clearInterval(refunds);
     server.close(() => {
       void Promise.all([connection.close(), pool.end()]).finally(() => process.exit(0));
     });

@@ -34,8 +34,10 @@ export const createCustomerBody = z
     email: z.string().email().max(320),
     name: z.string().trim().min(1).max(200),
     country: z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code such as US').optional(),
+    vatId: z.string().trim().regex(/^[A-Z]{2}[A-Z0-9]{2,13}$/, 'must be a VAT/GST number starting with its country code, e.g. DE123456789').optional(),
   })
-  .strict();
+  .strict()
+  .refine((c) => !c.vatId || c.country, { path: ['country'], message: 'is required with a vatId' });
 
 export const createSubscriptionBody = z
   .object({
@@ -46,8 +48,46 @@ export const createSubscriptionBody = z
     quantity: z.number().int().min(1).max(10_000).default(1),
     paymentMethod: paymentMethodToken,
     startAt: z.string().datetime({ offset: true }).optional(),
+    /** false skips the plan's free trial (e.g. a returning customer). */
+    trial: z.boolean().default(true),
+    couponCode: z.string().trim().min(1).max(64).optional(),
   })
   .strict();
+
+const instant = z.string().datetime({ offset: true });
+
+export const pauseSubscriptionBody = z
+  .object({
+    /** shift: billing moves later by the paused days; keep: unused days are credited, dates stay. */
+    anchor: z.enum(['shift', 'keep']).default('shift'),
+    resumesAt: instant.optional(),
+  })
+  .strict();
+
+export const changePlanBody = z
+  .object({
+    plan: z.string().min(1).max(64),
+    interval: z.enum(BILLING_INTERVALS),
+    quantity: z.number().int().min(1).max(10_000).optional(),
+  })
+  .strict();
+
+export const changeQuantityBody = z.object({ quantity: z.number().int().min(1).max(10_000) }).strict();
+
+export const changeAnchorBody = z.object({ billingAnchor: instant }).strict();
+
+export const reactivateSubscriptionBody = z
+  .object({
+    plan: z.string().min(1).max(64).optional(),
+    interval: z.enum(BILLING_INTERVALS).optional(),
+    quantity: z.number().int().min(1).max(10_000).optional(),
+  })
+  .strict()
+  .refine((b) => (b.plan === undefined) === (b.interval === undefined), { path: ['interval'], message: 'plan and interval go together' });
+
+export const applyCouponBody = z.object({ couponCode: z.string().trim().min(1).max(64) }).strict();
+
+export const emptyBody = z.object({}).strict();
 
 export const cancelSubscriptionBody = z
   .object({

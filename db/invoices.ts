@@ -2,7 +2,8 @@ import { sql, type CommonQueryMethods, type DatabasePool } from 'slonik';
 import { z } from 'zod';
 import { allocateInvoiceNumber } from './invoice-numbers';
 import type { Invoice } from '../domain/invoice';
-import { invoiceIssuedEntry } from '../domain/ledger';
+import { invoiceTotals } from '../domain/invoice-totals';
+import { invoiceIssuedEntry, taxedInvoiceIssuedEntry } from '../domain/ledger';
 import { postJournalEntry } from './ledger';
 
 /**
@@ -15,19 +16,24 @@ export async function recordIssuedInvoice(pool: DatabasePool, invoice: Invoice, 
       SELECT number FROM invoices WHERE id = ${invoice.id}`);
     if (existing) return { number: existing };
     const number = await allocateInvoiceNumber(tx, legalEntity);
+    const { tax } = invoiceTotals(invoice.lines);
     await tx.query(sql.unsafe`
-      INSERT INTO invoices (id, number, legal_entity, customer_id, subscription_id, status, currency, subtotal, total,
+      INSERT INTO invoices (id, number, legal_entity, customer_id, subscription_id, status, currency, subtotal, tax, total,
                             issued_at, due_at, period_start, period_end)
       VALUES (${invoice.id}, ${number}, ${legalEntity}, ${invoice.customerId}, ${invoice.subscriptionId}, 'open',
-              ${invoice.currency}, ${invoice.subtotal}, ${invoice.total}, ${invoice.issuedAt}::timestamptz,
+              ${invoice.currency}, ${invoice.subtotal}, ${tax}, ${invoice.total}, ${invoice.issuedAt}::timestamptz,
               ${invoice.dueAt}::timestamptz, ${invoice.periodStart}::timestamptz, ${invoice.periodEnd}::timestamptz)`);
     for (const [position, line] of invoice.lines.entries()) {
       await tx.query(sql.unsafe`
-        INSERT INTO invoice_lines (invoice_id, position, description, period_start, period_end, quantity, unit_amount, amount)
+        INSERT INTO invoice_lines (invoice_id, position, description, period_start, period_end, quantity, unit_amount, amount,
+                                   discount_amount, discount_description, tax_amount, tax_rate_basis_points, tax_label)
         VALUES (${invoice.id}, ${position}, ${line.description}, ${line.periodStart}::timestamptz,
-                ${line.periodEnd}::timestamptz, ${line.quantity}, ${line.unitAmount}, ${line.amount})`);
+                ${line.periodEnd}::timestamptz, ${line.quantity}, ${line.unitAmount}, ${line.amount},
+                ${line.discountAmount ?? 0}, ${line.discountDescription ?? null}, ${line.taxAmount ?? 0},
+                ${line.taxRateBasisPoints ?? null}, ${line.taxLabel ?? null})`);
     }
-    await postJournalEntry(tx, invoiceIssuedEntry(invoice));
+    // Tax collected is owed to the tax authority, not revenue.
+    await postJournalEntry(tx, tax === 0 ? invoiceIssuedEntry(invoice) : taxedInvoiceIssuedEntry({ ...invoice, tax }));
     return { number };
   });
 }

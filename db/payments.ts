@@ -12,12 +12,23 @@ export async function recordAttemptStarted(
     amount: number;
     currency: string;
     paymentMethodToken: string | null;
+    /** Why the charge was made: what the retry model learns from (domain/retry-model). */
+    trigger?: 'initial' | 'automatic' | 'new_payment_method' | null;
+    /** Automatic retries of the invoice so far, this one included (0 for the first charge). */
+    retryNumber?: number | null;
+    /** Why the retry is at this time (the stored retry decision's reason). */
+    retryReason?: string | null;
+    /** Workflow time of the attempt (created_at is the wall clock). */
+    attemptedAt?: string | null;
+    cardType?: 'credit' | 'debit' | 'prepaid' | 'unknown' | null;
   },
 ): Promise<void> {
   await db.query(sql.unsafe`
-    INSERT INTO payment_attempts (idempotency_key, invoice_id, attempt, gateway, amount, currency, outcome, payment_method_token)
+    INSERT INTO payment_attempts (idempotency_key, invoice_id, attempt, gateway, amount, currency, outcome, payment_method_token,
+                                  trigger, retry_number, retry_reason, attempted_at, card_type)
     VALUES (${a.idempotencyKey}, ${a.invoiceId}, ${a.attempt}, ${a.gateway}, ${a.amount}, ${a.currency}, 'pending',
-            ${a.paymentMethodToken})
+            ${a.paymentMethodToken}, ${a.trigger ?? null}, ${a.retryNumber ?? null}, ${a.retryReason ?? null},
+            ${a.attemptedAt ?? null}::timestamptz, ${a.cardType ?? null})
     ON CONFLICT (idempotency_key) DO NOTHING`);
 }
 

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { courseEntitlement, findProduct } from '../domain/catalog';
 import type { InstallmentStatus, OrderStatus } from '../domain/course-purchase';
 import type { Coupon, CouponDiscount, CouponDuration, PromotionCode } from '../domain/discounts';
-import { entitlementsAt, subscriptionGrantsAccess } from '../domain/entitlements';
+import { entitlementsAt, holdingGrantsAccess } from '../domain/entitlements';
 import type { Currency } from '../domain/money';
 import type { SubscriptionStatus } from '../domain/subscription';
 
@@ -324,7 +324,13 @@ export interface CustomerEntitlements {
   readonly courses: readonly { courseId: string; orderId: string; entitlement: string; grantedAt: string }[];
 }
 
-const holdingSubscriptionRow = z.object({ id: z.string(), plan_id: z.string(), status: z.string() });
+const holdingSubscriptionRow = z.object({
+  id: z.string(),
+  plan_id: z.string(),
+  status: z.string(),
+  access_ends_at: z.string().nullable(),
+  access_suspended: z.boolean(),
+});
 
 /**
  * What the customer has access to at `at`: the products of subscriptions whose status grants
@@ -332,19 +338,27 @@ const holdingSubscriptionRow = z.object({ id: z.string(), plan_id: z.string(), s
  */
 export async function customerEntitlementsAt(db: CommonQueryMethods, customerId: string, at: string): Promise<CustomerEntitlements> {
   const subscriptions = await db.any(sql.type(holdingSubscriptionRow)`
-    SELECT id, plan_id, status FROM subscriptions WHERE customer_id = ${customerId} ORDER BY created_at, id`);
+    SELECT id, plan_id, status, access_ends_at,
+           access_suspended
+    FROM subscriptions WHERE customer_id = ${customerId} ORDER BY created_at, id`);
   const grants = await db.any(sql.type(grantRow)`
     SELECT order_id, course_id, entitlement, granted_at, revoked_at, revoke_reason FROM course_access_grants
     WHERE customer_id = ${customerId} AND granted_at <= ${at}::timestamptz
       AND (revoked_at IS NULL OR revoked_at > ${at}::timestamptz)
     ORDER BY granted_at, order_id, course_id`);
-  const granting = subscriptions.filter((s) => subscriptionGrantsAccess(s.status as SubscriptionStatus));
+  const holding = (s: (typeof subscriptions)[number]) => ({
+    planId: s.plan_id,
+    status: s.status as SubscriptionStatus,
+    accessEndsAt: s.access_ends_at,
+    suspended: s.access_suspended,
+  });
+  const granting = subscriptions.filter((s) => holdingGrantsAccess(holding(s), at));
   return {
     customerId,
     asOf: at,
     entitlements: entitlementsAt(
       {
-        subscriptions: granting.map((s) => ({ planId: s.plan_id, status: s.status as SubscriptionStatus })),
+        subscriptions: granting.map(holding),
         courses: grants.map((g) => ({ courseId: g.course_id, accessEndsAt: g.revoked_at })),
       },
       at,
@@ -359,3 +373,24 @@ export async function customerEntitlementsAt(db: CommonQueryMethods, customerId:
   };
 }
 
+
+/**
+ * Counts a coupon redeemed by a subscription, once per subscription; refused (nothing written)
+ * when the coupon's or code's redemption limit is reached (the database trigger enforces it).
+ */
+export async function recordSubscriptionCouponRedemption(
+  pool: DatabasePool,
+  r: { couponId: string; promotionCode: string | null; subscriptionId: string; customerId: string; redeemedAt: string },
+): Promise<PlaceOrderResult> {
+  try {
+    await pool.query(sql.unsafe`
+      INSERT INTO coupon_redemptions (coupon_id, promotion_code, subscription_id, customer_id, redeemed_at)
+      VALUES (${r.couponId}, ${r.promotionCode}, ${r.subscriptionId}, ${r.customerId}, ${r.redeemedAt}::timestamptz)
+      ON CONFLICT (coupon_id, subscription_id) WHERE subscription_id IS NOT NULL DO NOTHING`);
+    return { ok: true };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (/redemption/i.test(message)) return { ok: false, reason: message };
+    throw error;
+  }
+}

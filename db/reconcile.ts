@@ -2,7 +2,10 @@
 //   1. debits equal credits in every currency,
 //   2. every journal entry balances on its own (and has lines),
 //   3. each invoice's accounts_receivable balance equals what is still owed on it: total minus
-//      amount paid for an open invoice, nothing for a paid, void or uncollectible one.
+//      amount paid minus amount credited (credit notes) for an open invoice, nothing for a paid,
+//      void or uncollectible one. Refunds and credit notes on paid invoices leave nothing owed:
+//      a refund's credit note and its cash refund cancel on the receivable, and a credit kept as
+//      the customer's balance moves to customer_credit.
 // Read from one snapshot (REPEATABLE READ), so postings committed meanwhile cannot make a
 // consistent ledger look inconsistent.
 import { sql, type CommonQueryMethods, type DatabasePool } from 'slonik';
@@ -27,7 +30,7 @@ export interface ReceivableMismatch {
   readonly number: string;
   readonly status: string;
   readonly currency: string;
-  /** What is still owed by the invoice table: total - amount_paid (0 once settled). */
+  /** What is still owed by the invoice table: total - amount_paid - amount_credited (0 once settled). */
   readonly expected: number;
   /** The accounts_receivable balance (debits - credits) of the invoice's ledger entries. */
   readonly actual: number;
@@ -81,7 +84,7 @@ export async function reconcileLedger(db: CommonQueryMethods): Promise<Reconcile
       GROUP BY e.invoice_id
     ), expected AS (
       SELECT i.id, i.number, i.status, i.currency::text AS currency,
-             (CASE WHEN i.status = 'open' THEN i.total - i.amount_paid ELSE 0 END)::int8 AS expected
+             (CASE WHEN i.status = 'open' THEN i.total - i.amount_paid - i.amount_credited ELSE 0 END)::int8 AS expected
       FROM invoices i WHERE i.status IN ('open', 'paid', 'void', 'uncollectible')
     )
     SELECT x.id AS invoice_id, x.number, x.status, x.currency, x.expected, coalesce(r.balance, 0)::int8 AS actual
@@ -138,7 +141,7 @@ export function formatReconcileReport(report: ReconcileReport): string {
   }
   for (const m of report.receivableMismatches) {
     out.push(
-      `  invoice ${m.number} (${m.invoiceId}, ${m.status}, ${m.currency}): accounts_receivable ${m.actual}, but ${m.expected} is owed (total - amount paid)`,
+      `  invoice ${m.number} (${m.invoiceId}, ${m.status}, ${m.currency}): accounts_receivable ${m.actual}, but ${m.expected} is owed (total - amount paid - amount credited)`,
     );
   }
   return out.join('\n');

@@ -41,6 +41,14 @@ export interface SubscriptionProgress {
   readonly canceledAt: string | null;
   /** The workflow's running count of status changes; the change itself, when there is one. */
   readonly change: (StatusChange & { seq: number }) | null;
+  // Written by the second version of the workflow (lifecycle and dunning); absent from the first.
+  readonly plan?: PriceSnapshot;
+  readonly quantity?: number;
+  readonly trialEnd?: string | null;
+  readonly pausedAt?: string | null;
+  /** The end of the grace period while a payment is being recovered; null otherwise. */
+  readonly accessEndsAt?: string | null;
+  readonly accessSuspended?: boolean;
 }
 
 /** The read model of a subscription, written by the workflow through an activity. */
@@ -54,6 +62,18 @@ export async function recordSubscriptionProgress(db: CommonQueryMethods, p: Subs
       canceled_at = ${p.canceledAt}::timestamptz,
       updated_at = now()
     WHERE id = ${p.subscriptionId}`);
+  if (p.plan) {
+    await db.query(sql.unsafe`
+      UPDATE subscriptions SET
+        plan_id = ${p.plan.planId}, price_id = ${p.plan.priceId}, billing_interval = ${p.plan.interval},
+        unit_amount = ${p.plan.unitAmount}, catalog_version = ${p.plan.catalogVersion},
+        quantity = ${p.quantity ?? 1},
+        trial_end = ${p.trialEnd ?? null}::timestamptz,
+        paused_at = ${p.pausedAt ?? null}::timestamptz,
+        access_ends_at = ${p.accessEndsAt ?? null}::timestamptz,
+        access_suspended = ${p.accessSuspended ?? false}
+      WHERE id = ${p.subscriptionId}`);
+  }
   if (p.change) {
     await db.query(sql.unsafe`
       INSERT INTO subscription_status_changes (subscription_id, seq, from_status, to_status, cause, occurred_at)

@@ -10,6 +10,10 @@ export const ACCESS_GRANTING_STATUSES: readonly SubscriptionStatus[] = ['trialin
 export interface SubscriptionHolding {
   readonly planId: string;
   readonly status: SubscriptionStatus;
+  /** While past due: the end of the grace period, after which access stops until paid. */
+  readonly accessEndsAt?: string | null;
+  /** An open payment dispute suspends access. */
+  readonly suspended?: boolean;
 }
 
 export interface CourseHolding {
@@ -35,12 +39,18 @@ export function subscriptionGrantsAccess(status: SubscriptionStatus): boolean {
   return ACCESS_GRANTING_STATUSES.includes(status);
 }
 
+/** Whether one subscription gives access at `at`: by status, within the grace period, not suspended. */
+export function holdingGrantsAccess(s: SubscriptionHolding, at: string): boolean {
+  if (s.suspended || !subscriptionGrantsAccess(s.status)) return false;
+  return !(s.status === 'past_due' && s.accessEndsAt && Date.parse(at) >= Date.parse(s.accessEndsAt));
+}
+
 /** The customer's entitlements at an instant, sorted and without duplicates. */
 export function entitlementsAt(holdings: Holdings, at: string): string[] {
   const t = Date.parse(at);
   const granted = new Set<string>();
   for (const s of holdings.subscriptions ?? []) {
-    if (subscriptionGrantsAccess(s.status)) for (const e of findProduct(s.planId)?.entitlements ?? []) granted.add(e);
+    if (holdingGrantsAccess(s, at)) for (const e of findProduct(s.planId)?.entitlements ?? []) granted.add(e);
   }
   for (const c of holdings.courses ?? []) {
     if (!c.accessEndsAt || t < Date.parse(c.accessEndsAt)) granted.add(courseEntitlement(c.courseId));

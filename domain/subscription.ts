@@ -2,6 +2,10 @@
 // it) and the API (which explains rejections).
 import type { BillingPeriod } from './calendar';
 import type { PriceSnapshot } from './catalog';
+import type { DeclineClass } from './declines';
+import type { Coupon } from './discounts';
+import type { DunningPhase, EndAction } from './dunning';
+import type { PauseState, ScheduledChange } from './lifecycle';
 import type { Currency } from './money';
 
 export const SUBSCRIPTION_STATUSES = [
@@ -54,6 +58,65 @@ export interface SubscriptionView {
   /** Disputes on this subscription's payments, by dispute id, as the gateway last reported them. */
   readonly disputes: Readonly<Record<string, DisputeState>>;
   readonly lastGatewayEvent: { readonly eventId: string; readonly kind: string; readonly occurredAt: string } | null;
+  readonly quantity: number;
+  /** When the free trial ends (the first charge), while trialing. */
+  readonly trialEnd: string | null;
+  readonly pause: PauseState | null;
+  /** A downgrade or interval switch waiting for the period end. */
+  readonly scheduledChange: ScheduledChange | null;
+  readonly coupon: { readonly coupon: Coupon; readonly periodsBilled: number } | null;
+  /** Credits (unused time) waiting for the next invoice, in minor units (<= 0). */
+  readonly pendingCredit: number;
+  /** Payment recovery of the invoice being collected; null when nothing is owed. */
+  readonly dunning: DunningView | null;
+  /** Whether the customer may use what the subscription gives, and why not when not. */
+  readonly access: { readonly granted: boolean; readonly reason: string };
+}
+
+export interface DunningView {
+  readonly invoiceId: string;
+  readonly phase: DunningPhase;
+  readonly firstFailureAt: string;
+  readonly attempts: number;
+  readonly automaticRetries: number;
+  readonly lastDeclineCode: string;
+  readonly lastDeclineClass: DeclineClass;
+  /** The next charge dunning has scheduled and why (the retry model's stated reason). */
+  readonly nextAttempt: { readonly at: string; readonly reason: string; readonly score: number | null } | null;
+  /** Access is kept until then (the grace period). */
+  readonly accessUntil: string;
+  /** No retry or reminder after this; the plan's end action applies. */
+  readonly windowEndsAt: string;
+  readonly endAction: EndAction;
+}
+
+/** Access follows the service: trial, active, and past due within the grace period, unless a dispute suspends it. */
+export function subscriptionAccess(args: {
+  status: SubscriptionStatus;
+  at: string;
+  accessUntil: string | null;
+  suspendedByDispute: boolean;
+}): { granted: boolean; reason: string } {
+  if (args.suspendedByDispute) return { granted: false, reason: 'suspended while a payment dispute is open' };
+  switch (args.status) {
+    case 'trialing':
+      return { granted: true, reason: 'in free trial' };
+    case 'active':
+      return { granted: true, reason: 'paid' };
+    case 'past_due':
+      if (args.accessUntil && Date.parse(args.at) >= Date.parse(args.accessUntil)) {
+        return { granted: false, reason: `grace period ended ${args.accessUntil}; payment overdue` };
+      }
+      return { granted: true, reason: args.accessUntil ? `payment overdue; access kept until ${args.accessUntil}` : 'payment overdue' };
+    case 'incomplete':
+      return { granted: false, reason: 'first payment not complete' };
+    case 'paused':
+      return { granted: false, reason: 'paused' };
+    case 'canceled':
+      return { granted: false, reason: 'canceled' };
+    case 'unpaid':
+      return { granted: false, reason: 'unpaid' };
+  }
 }
 
 export interface DisputeState {

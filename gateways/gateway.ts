@@ -1,6 +1,6 @@
 // The one interface every payment gateway adapter implements. Results are normalized so the
 // router, the workflows and the dunning policy never see a gateway's own error shapes.
-import type { Money } from '../domain/money';
+import type { Currency, Money } from '../domain/money';
 
 export type GatewayName = 'stripe' | 'paypal';
 
@@ -41,6 +41,39 @@ export interface CreateCustomerRequest {
   readonly idempotencyKey: string;
 }
 
+/** Why money goes back, in the business's words (the API's vocabulary, mapped per gateway). */
+export const REFUND_REASONS = ['requested_by_customer', 'duplicate', 'fraudulent', 'service_not_delivered'] as const;
+export type RefundReason = (typeof REFUND_REASONS)[number];
+
+export interface RefundRequest {
+  /** What charge() reported as reference: the PaymentIntent (Stripe) or capture (PayPal) to refund. */
+  readonly gatewayReference: string;
+  /** Minor units, > 0, at most what is left unrefunded on the payment. */
+  readonly amount: number;
+  readonly currency: Currency;
+  /** Stable per refund (the credit note id): a retried call must reuse it and refunds once. */
+  readonly idempotencyKey: string;
+  readonly reason: RefundReason;
+  readonly metadata?: Readonly<Record<string, string>>;
+}
+
+export type RefundOutcome =
+  | { readonly outcome: 'succeeded'; readonly gateway: GatewayName; readonly reference: string }
+  /**
+   * Not final: the gateway accepted the refund and settles it later (reference known), or gave
+   * no answer we can trust (reference null: timeout, 5xx, rate limit). Either way, asking again
+   * with the same idempotency key is safe and tells.
+   */
+  | { readonly outcome: 'pending'; readonly gateway: GatewayName; readonly reference: string | null; readonly message: string }
+  /** The gateway refused or gave up; no money moves under this key. */
+  | {
+      readonly outcome: 'failed';
+      readonly gateway: GatewayName;
+      readonly reference: string | null;
+      readonly code: string;
+      readonly message: string;
+    };
+
 export interface Gateway {
   readonly name: GatewayName;
   createCustomer(request: CreateCustomerRequest): Promise<{ gatewayCustomerId: string }>;
@@ -54,6 +87,11 @@ export interface Gateway {
    * same PayPal-Request-Id). Must never move money. The router prefers it over findCharge.
    */
   resolveCharge?(request: ChargeRequest): Promise<ChargeOutcome | null>;
+  /**
+   * Pays back (part of) a payment this gateway took, with the caller's idempotency key. Refunds
+   * are never routed elsewhere: money goes back the way it came.
+   */
+  refund(request: RefundRequest): Promise<RefundOutcome>;
 }
 
 /** Which gateway a saved-method token belongs to: Stripe's are pm_..., anything else is PayPal's. */

@@ -31,6 +31,7 @@ import {
   OrderStatus,
   PaymentInitiator,
   PaymentsController,
+  RefundStatus,
   StoredPaymentSourcePaymentType,
   StoredPaymentSourceUsageType,
   TokenType,
@@ -40,9 +41,10 @@ import {
   type OrderCaptureRequestPaymentSource,
   type OrderRequest,
   type OrdersCapture,
+  type Refund,
 } from '@paypal/paypal-server-sdk';
 import type { Currency, Money } from '../domain/money';
-import type { ChargeOutcome, ChargeRequest, CreateCustomerRequest, Gateway } from './gateway';
+import type { ChargeOutcome, ChargeRequest, CreateCustomerRequest, Gateway, RefundOutcome, RefundReason, RefundRequest } from './gateway';
 
 export interface PayPalGatewayConfig {
   readonly clientId: string;
@@ -56,19 +58,6 @@ export interface PayPalGatewayConfig {
   readonly timeoutMs?: number;
 }
 
-export interface PayPalRefundRequest {
-  /** The capture id, which is what charge() reports as reference. */
-  readonly reference: string;
-  /** Omitted: the whole captured amount not refunded yet. */
-  readonly amount?: Money;
-  readonly idempotencyKey: string;
-}
-
-export type PayPalRefundOutcome =
-  | { readonly status: 'succeeded'; readonly reference: string }
-  | { readonly status: 'failed'; readonly code: string; readonly message: string }
-  | { readonly status: 'gateway_error'; readonly ambiguous: boolean; readonly message: string };
-
 export interface PayPalWebhookVerification {
   /** The delivery's HTTP headers (any case): PAYPAL-TRANSMISSION-ID, -TIME, -SIG, PAYPAL-CERT-URL, PAYPAL-AUTH-ALGO. */
   readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
@@ -81,7 +70,6 @@ export interface PayPalWebhookVerification {
 export interface PayPalGateway extends Gateway {
   readonly name: 'paypal';
   resolveCharge(request: ChargeRequest): Promise<ChargeOutcome | null>;
-  refund(request: PayPalRefundRequest): Promise<PayPalRefundOutcome>;
   /** PayPal's verify-webhook-signature API; throws when PayPal cannot be asked (the sender should retry). */
   verifyWebhookSignature(request: PayPalWebhookVerification): Promise<boolean>;
 }
@@ -438,6 +426,34 @@ function outcomeOfFailure(error: unknown, stage: Stage, orderId: string | null, 
 }
 
 // ---------------------------------------------------------------------------------------------
+// Refunds
+
+/** What the payer reads in PayPal's emails and activity (note_to_payer). */
+const REFUND_NOTES: Readonly<Record<RefundReason, string>> = {
+  requested_by_customer: 'Refund at your request',
+  duplicate: 'Refund of a duplicate payment',
+  fraudulent: 'Refund of an unauthorised payment',
+  service_not_delivered: 'Refund for a service not delivered',
+};
+
+function outcomeOfRefund(refund: Refund): RefundOutcome {
+  const reference = refund.id ?? null;
+  switch (refund.status) {
+    case RefundStatus.Completed:
+      if (reference === null) return { outcome: 'pending', gateway: 'paypal', reference, message: 'PayPal completed a refund without an id' };
+      return { outcome: 'succeeded', gateway: 'paypal', reference };
+    case RefundStatus.Failed:
+    case RefundStatus.Cancelled:
+      return { outcome: 'failed', gateway: 'paypal', reference, code: refund.status.toLowerCase(), message: `PayPal refund ${reference ?? '?'} is ${refund.status}` };
+    default: {
+      // PENDING (e.g. ECHECK, or the merchant's balance is short): PayPal settles it later.
+      const reason = refund.statusDetails?.reason;
+      return { outcome: 'pending', gateway: 'paypal', reference, message: `PayPal refund ${reference ?? '?'} is ${refund.status ?? 'pending'}${reason ? ` (${reason})` : ''}` };
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The gateway
 
 interface RememberedOrder {
@@ -591,27 +607,47 @@ export function createPayPalGateway(config: PayPalGatewayConfig): PayPalGateway 
     return replayCreate(request.idempotencyKey, orderRequestFor(request), toPayPalAmount(request.amount).value);
   }
 
-  async function refund(request: PayPalRefundRequest): Promise<PayPalRefundOutcome> {
+  /**
+   * POST /v2/payments/captures/{id}/refund with PayPal-Request-Id `<key>:refund`: a repeat with
+   * the same key answers the refund already made ("the latest status of the previous request")
+   * instead of refunding again.
+   */
+  async function refund(request: RefundRequest): Promise<RefundOutcome> {
     const base = requestIdBase(request.idempotencyKey);
+    let result: Refund;
     try {
       const response = await withFreshToken(() =>
         payments.refundCapturedPayment({
-          captureId: request.reference,
+          captureId: request.gatewayReference,
           paypalRequestId: `${base}:refund`,
           prefer: 'return=representation',
-          body: request.amount ? { amount: toPayPalAmount(request.amount) } : {},
+          body: {
+            amount: toPayPalAmount({ amount: request.amount, currency: request.currency }),
+            // Our key travels with the refund, so PayPal's reports tie it to our credit note.
+            customId: truncate(request.idempotencyKey, 127),
+            noteToPayer: REFUND_NOTES[request.reason],
+          },
         }),
       );
-      return { status: 'succeeded', reference: response.result.id ?? '' };
+      result = response.result;
     } catch (error) {
-      if (error instanceof ApiError && (error.statusCode === 422 || error.statusCode === 404)) {
-        const body = errorBody(error);
-        return { status: 'failed', code: (body.details?.[0]?.issue ?? body.name ?? 'refund_failed').toLowerCase(), message: describeError(body, error.statusCode) };
-      }
-      const outcome = outcomeOfFailure(error, 'capture', null, tokens);
-      if (outcome.status === 'gateway_error') return { status: 'gateway_error', ambiguous: outcome.ambiguous, message: outcome.message };
-      return { status: 'failed', code: outcome.status === 'declined' ? outcome.declineCode : outcome.status, message: 'refund failed' };
+      return refundOutcomeOfFailure(error);
     }
+    return outcomeOfRefund(result);
+  }
+
+  function refundOutcomeOfFailure(error: unknown): RefundOutcome {
+    if (error instanceof ApiError && (error.statusCode === 422 || error.statusCode === 404)) {
+      // CAPTURE_FULLY_REFUNDED, REFUND_AMOUNT_EXCEEDED, REFUND_TIME_LIMIT_EXCEEDED, unknown capture:
+      // refused, and a repeat of the key is answered with the same refusal.
+      const body = errorBody(error);
+      const code = (body.details?.[0]?.issue ?? body.name ?? 'refund_failed').toLowerCase();
+      return { outcome: 'failed', gateway: 'paypal', reference: null, code, message: describeError(body, error.statusCode) };
+    }
+    // 'capture' because a refund moves money: a lost answer leaves its fate unknown.
+    const outcome = outcomeOfFailure(error, 'capture', null, tokens);
+    const message = outcome.status === 'gateway_error' ? outcome.message : failureText(error);
+    return { outcome: 'pending', gateway: 'paypal', reference: null, message };
   }
 
   let webhookToken: OAuthToken | undefined;

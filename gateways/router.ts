@@ -23,7 +23,7 @@
 // be asked: an earlier call may have failed over and charged a backup already.
 import type { Currency, Money } from '../domain/money';
 import { createGatewayCircuitBreaker, type CircuitBreakerSettings, type GatewayCircuitBreaker } from './circuit-breaker';
-import type { ChargeOutcome, ChargeRequest, Gateway, GatewayName } from './gateway';
+import type { ChargeOutcome, ChargeRequest, Gateway, GatewayName, RefundOutcome, RefundRequest } from './gateway';
 import { createPaymentMetrics, type CircuitState, type FailoverReason, type LookupResult, type PaymentMetrics } from './metrics';
 
 export type PaymentMethodRole = 'default' | 'backup';
@@ -97,6 +97,18 @@ export interface PaymentRouter {
 }
 
 export class PaymentRoutingError extends Error {}
+
+/**
+ * A refund goes to the gateway that took the payment and nowhere else: money must go back the
+ * way it came, so there is no failover and no circuit breaker (a refund refused because the
+ * gateway is down is simply retried later with the same key).
+ */
+export function refundThroughGateway(gateways: readonly Gateway[], gateway: GatewayName, request: RefundRequest): Promise<RefundOutcome> {
+  const found = gateways.find((g) => g.name === gateway);
+  if (!found) throw new PaymentRoutingError(`cannot refund through ${gateway}: the gateway is not configured`);
+  if (request.idempotencyKey === '') throw new PaymentRoutingError('idempotencyKey must not be empty');
+  return found.refund(request);
+}
 
 /** Payment methods in the order the router tries them, each with the key it is charged under. */
 export function routeKeys(

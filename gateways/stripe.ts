@@ -1,8 +1,9 @@
 // Stripe adapter behind the Gateway interface: one off-session PaymentIntent per invoice attempt,
-// confirmed at once, with the caller's idempotency key. Stripe's answers and errors are turned
-// into ChargeOutcome values; only programming or configuration faults are thrown.
+// confirmed at once, with the caller's idempotency key; refunds against that PaymentIntent.
+// Stripe's answers and errors are turned into ChargeOutcome / RefundOutcome values; only
+// programming or configuration faults are thrown.
 import Stripe from 'stripe';
-import type { ChargeOutcome, ChargeRequest, CreateCustomerRequest, Gateway } from './gateway';
+import type { ChargeOutcome, ChargeRequest, CreateCustomerRequest, Gateway, RefundOutcome, RefundReason, RefundRequest } from './gateway';
 
 export interface StripeGatewayConfig {
   readonly apiKey: string;
@@ -37,6 +38,7 @@ export function createStripeGateway(config: StripeGatewayConfig): Gateway {
     createCustomer: (request) => createCustomer(stripe, request),
     charge: (request) => charge(stripe, request),
     findCharge: (idempotencyKey) => findCharge(stripe, idempotencyKey),
+    refund: (request) => refund(stripe, request),
   };
 }
 
@@ -160,5 +162,77 @@ function outcomeOfError(error: unknown): ChargeOutcome {
   }
   // Authentication, permission, idempotency and other invalid requests are faults in our code
   // or configuration, not business outcomes.
+  throw error;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refunds
+
+// Stripe knows three reasons; ours that it does not know go as requested_by_customer, and the
+// exact one travels in metadata for the dashboard and reports.
+const STRIPE_REFUND_REASONS: Readonly<Record<RefundReason, Stripe.RefundCreateParams.Reason>> = {
+  requested_by_customer: 'requested_by_customer',
+  duplicate: 'duplicate',
+  fraudulent: 'fraudulent',
+  service_not_delivered: 'requested_by_customer',
+};
+
+async function refund(stripe: Stripe, request: RefundRequest): Promise<RefundOutcome> {
+  if (!Number.isSafeInteger(request.amount) || request.amount <= 0) {
+    throw new RangeError(`a refund must be a positive integer of minor units, got ${request.amount}`);
+  }
+  let created: Stripe.Refund;
+  try {
+    created = await stripe.refunds.create(
+      {
+        payment_intent: request.gatewayReference,
+        amount: request.amount,
+        reason: STRIPE_REFUND_REASONS[request.reason],
+        metadata: { ...request.metadata, refund_reason: request.reason, idempotency_key: request.idempotencyKey },
+      },
+      { idempotencyKey: request.idempotencyKey },
+    );
+  } catch (error) {
+    return refundOutcomeOfError(error);
+  }
+  if (created.currency.toUpperCase() !== request.currency) {
+    // Stripe refunds in the charge's currency: a mismatch means we named the wrong payment.
+    throw new Error(`Stripe refunded ${created.id} in ${created.currency}, not ${request.currency}: wrong payment reference?`);
+  }
+  return outcomeOfRefund(created);
+}
+
+function outcomeOfRefund(refund: Stripe.Refund): RefundOutcome {
+  switch (refund.status) {
+    case 'succeeded':
+      return { outcome: 'succeeded', gateway: 'stripe', reference: refund.id };
+    case 'failed':
+    case 'canceled':
+      return {
+        outcome: 'failed',
+        gateway: 'stripe',
+        reference: refund.id,
+        code: refund.failure_reason ?? refund.status,
+        message: `Stripe refund ${refund.id} is ${refund.status}${refund.failure_reason ? ` (${refund.failure_reason})` : ''}`,
+      };
+    default:
+      // pending, requires_action: Stripe settles it later and tells by webhook (or a replay).
+      return { outcome: 'pending', gateway: 'stripe', reference: refund.id, message: `Stripe refund ${refund.id} is ${refund.status ?? 'pending'}` };
+  }
+}
+
+function refundOutcomeOfError(error: unknown): RefundOutcome {
+  const { errors } = Stripe;
+  if (error instanceof errors.StripeConnectionError || error instanceof errors.StripeAPIError || error instanceof errors.StripeRateLimitError) {
+    // No answer, a 5xx or a 429: Stripe may or may not have refunded; the same key will tell.
+    return { outcome: 'pending', gateway: 'stripe', reference: null, message: error.message };
+  }
+  if (error instanceof errors.StripeInvalidRequestError) {
+    // charge_already_refunded, amount_too_large, resource_missing, charge_disputed, ...: refused,
+    // and Stripe does not refund later under this key.
+    return { outcome: 'failed', gateway: 'stripe', reference: null, code: error.code ?? 'invalid_request', message: error.message };
+  }
+  // Authentication, permission, a key reused with other parameters: faults in our code or
+  // configuration, not business outcomes.
   throw error;
 }

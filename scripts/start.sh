@@ -47,6 +47,17 @@ if [ -z "${PAYPAL_CLIENT_ID:-}" ]; then
 fi
 export STRIPE_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-whsec_local_development}"
 
+if [ -z "${SMTP_HOST:-}" ]; then
+  # Catches the notices the worker emails; see them at GET /messages.
+  SMTP_SINK_PORT="${SMTP_SINK_PORT:-1025}"
+  SMTP_SINK_HTTP_PORT="${SMTP_SINK_HTTP_PORT:-1080}"
+  require_free_port "$SMTP_SINK_HTTP_PORT" "SMTP sink (HTTP)"
+  start_background "SMTP sink" "$SMTP_SINK_PORT" \
+    node -r @swc-node/register test/peers/smtp-sink.ts --port "$SMTP_SINK_PORT" --http-port "$SMTP_SINK_HTTP_PORT" >"$DATA_DIR/logs/smtp-sink.log" 2>&1
+  export SMTP_HOST=127.0.0.1 SMTP_PORT="$SMTP_SINK_PORT"
+  SMTP_MESSAGES_URL="http://127.0.0.1:$SMTP_SINK_HTTP_PORT/messages"
+fi
+
 if [ -z "${TEMPORAL_ADDRESS:-}" ]; then
   TEMPORAL_LOG="$DATA_DIR/logs/temporal.log" start_temporal "$TEMPORAL_PORT" "$TEMPORAL_UI_PORT" "$DATA_DIR/temporal/temporal.db"
   export TEMPORAL_ADDRESS="127.0.0.1:$TEMPORAL_PORT"
@@ -72,6 +83,7 @@ durable-billing is running (Ctrl-C stops everything started here)
   Stripe (local)   $STRIPE_API_BASE
   PayPal (local)   $PAYPAL_API_BASE
   Worker metrics   http://localhost:${METRICS_PORT:-9464}/metrics
+  SMTP             $SMTP_HOST:${SMTP_PORT:-1025}   (emails sent: ${SMTP_MESSAGES_URL:-your mail server})
 
 Try it:
   curl -s -X POST localhost:$PORT/v1/customers -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' -d '{"email":"ada@example.com","name":"Ada"}'

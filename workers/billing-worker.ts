@@ -3,7 +3,10 @@ import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@tem
 import type { DatabasePool } from 'slonik';
 import { createBillingActivities } from '../activities/billing';
 import { createEnterpriseActivities } from '../activities/enterprise';
+import { createNotificationActivities, DEFAULT_PUBLIC_BASE_URL, updatePaymentUrlFrom } from '../activities/notifications';
 import { createPurchaseActivities } from '../activities/purchases';
+import { createRetryDecisionActivities } from '../activities/retry-decisions';
+import { createSubscriptionActivities } from '../activities/subscriptions';
 import type { Gateway } from '../gateways/gateway';
 import { createPaymentRouter, type PaymentRouter } from '../gateways/router';
 import type { PaymentMetrics } from '../gateways/metrics';
@@ -17,6 +20,8 @@ export interface BillingWorkerOptions {
   /** Stripe first; PayPal when configured. */
   readonly gateways: readonly Gateway[];
   readonly metrics?: PaymentMetrics;
+  /** Where notices send customers to update their payment method (default PUBLIC_BASE_URL). */
+  readonly publicBaseUrl?: string;
   /** Tests bundle once per file and pass the bundle in; otherwise the worker bundles itself. */
   readonly workflowBundle?: WorkflowBundleWithSourceMap;
 }
@@ -42,6 +47,12 @@ export async function createBillingWorker(options: BillingWorkerOptions): Promis
       ...createBillingActivities({ pool: options.pool, router, stripe }),
       ...createPurchaseActivities({ pool: options.pool, router, stripe }),
       ...createEnterpriseActivities({ pool: options.pool, gateway: stripe }),
+      ...createSubscriptionActivities({ pool: options.pool }),
+      ...createNotificationActivities({
+        pool: options.pool,
+        updatePaymentUrl: updatePaymentUrlFrom(options.publicBaseUrl ?? process.env.PUBLIC_BASE_URL ?? DEFAULT_PUBLIC_BASE_URL),
+      }),
+      ...createRetryDecisionActivities({ pool: options.pool }),
     },
   });
   return {

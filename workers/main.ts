@@ -9,7 +9,11 @@ import type { Gateway } from '../gateways/gateway';
 import { createPaymentMetrics } from '../gateways/metrics';
 import { createPayPalGateway } from '../gateways/paypal';
 import { createStripeGateway } from '../gateways/stripe';
+import { createNotificationActivities, DEFAULT_PUBLIC_BASE_URL, updatePaymentUrlFrom } from '../activities/notifications';
+import { createNoticeSender, noticeSenderConfigFromEnv } from '../notifications/sender';
 import { createBillingWorker } from './billing-worker';
+
+const DAY_MS = 86_400_000;
 
 async function main(): Promise<void> {
   const env = loadEnv();
@@ -44,9 +48,26 @@ async function main(): Promise<void> {
     { taskQueue: env.TEMPORAL_TASK_QUEUE, address: env.TEMPORAL_ADDRESS, gateways: gateways.map((g) => g.name), metricsPort: env.METRICS_PORT },
     'worker started',
   );
+  // Notices go out from the outbox (when SMTP is configured); leases make several workers safe.
+  const smtp = noticeSenderConfigFromEnv();
+  const notices = smtp
+    ? createNoticeSender({ pool, transport: smtp.transport, from: smtp.from, pollMs: smtp.pollMs, logger: logger.child({ component: 'notices' }) })
+    : null;
+  notices?.start();
+  // Card-expiring notices are queued by a daily scan (idempotent: a second scan queues nothing).
+  const { scheduleCardExpiryNotices } = createNotificationActivities({
+    pool,
+    updatePaymentUrl: updatePaymentUrlFrom(process.env.PUBLIC_BASE_URL ?? DEFAULT_PUBLIC_BASE_URL),
+  });
+  const scanCards = () =>
+    void scheduleCardExpiryNotices({ now: new Date().toISOString() }).catch((error: unknown) => logger.error({ err: error }, 'card expiry scan failed'));
+  scanCards();
+  const cardScan = setInterval(scanCards, DAY_MS);
   try {
     await billing.run();
   } finally {
+    clearInterval(cardScan);
+    await notices?.stop();
     metricsServer.close();
     await connection.close();
     await pool.end();

@@ -8,7 +8,7 @@ import { claimIdempotencyKey, idempotencyKeyOf } from '../idempotency';
 import { createCustomerBody, parseBody } from '../validation';
 
 export function customerJson(row: CustomerRow) {
-  return { id: row.id, email: row.email, name: row.name, country: row.country, createdAt: row.created_at };
+  return { id: row.id, email: row.email, name: row.name, country: row.country, vatId: row.vat_id, createdAt: row.created_at };
 }
 
 export function customerRoutes(pool: DatabasePool): Router {
@@ -24,7 +24,7 @@ export function customerRoutes(pool: DatabasePool): Router {
         ? await claimIdempotencyKey(tx, { principal, key, body, resourceType: 'customer', newResourceId: newId('cus') })
         : { resourceId: newId('cus'), replay: false };
       if (claim.replay) return { row: (await findCustomer(tx, claim.resourceId))!, replay: true };
-      const inserted = await insertCustomer(tx, { id: claim.resourceId, email: body.email, name: body.name, country: body.country ?? null });
+      const inserted = await insertCustomer(tx, { id: claim.resourceId, email: body.email, name: body.name, country: body.country ?? null, vatId: body.vatId ?? null });
       return { row: inserted, replay: false };
     });
     res.status(replay ? 200 : 201).json(customerJson(row));

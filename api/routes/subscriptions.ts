@@ -1,25 +1,63 @@
-// Subscriptions live in workflows: POST starts one, GET asks it, cancel is an update it validates.
+// Subscriptions live in workflows: POST starts one, GET asks it, and every lifecycle change
+// (cancel, pause, resume, plan, quantity, billing date, undo, reactivate, coupon) is an update
+// the workflow validates: a refused change answers 409 with the workflow's reason and changes
+// nothing.
 import { WorkflowIdReusePolicy, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { Router } from 'express';
 import type { DatabasePool } from 'slonik';
 import { findCustomer } from '../../db/customers';
 import { listSubscriptionInvoices } from '../../db/invoices';
-import { lookupRecurringPrice } from '../../domain/catalog';
+import { findCouponForCode, recordSubscriptionCouponRedemption } from '../../db/purchases';
+import { lookupRecurringPriceAt, trialDaysFor, type PriceSnapshot } from '../../domain/catalog';
+import { checkCouponRedemption, redeemPromotionCode, type Coupon } from '../../domain/discounts';
+import { dunningPolicyFor } from '../../domain/dunning';
+import type { Currency } from '../../domain/money';
 import type { SubscriptionView } from '../../domain/subscription';
+import { taxTreatmentFor } from '../../domain/tax';
 import {
+  applySubscriptionCoupon,
   cancelSubscription,
+  changeSubscription,
   getSubscription,
   searchAttributes,
   subscriptionWorkflowId,
   TASK_QUEUE,
+  type SubscriptionChange,
 } from '../../workflows/messages';
 import type { subscriptionWorkflow } from '../../workflows/subscription';
 import { requireScope, type Principal } from '../auth';
 import { ApiError, invalidField } from '../errors';
 import { newId } from '../ids';
 import { claimIdempotencyKey, idempotencyKeyOf } from '../idempotency';
-import { cancelSubscriptionBody, createSubscriptionBody, parseBody } from '../validation';
+import {
+  applyCouponBody,
+  cancelSubscriptionBody,
+  changeAnchorBody,
+  changePlanBody,
+  changeQuantityBody,
+  createSubscriptionBody,
+  emptyBody,
+  parseBody,
+  pauseSubscriptionBody,
+  reactivateSubscriptionBody,
+} from '../validation';
+
+/** A coupon or promotion code the customer typed, checked for this plan now; 400 naming `field` when it cannot apply. */
+async function redeemableCoupon(pool: DatabasePool, code: string, field: string, plan: PriceSnapshot, at: string): Promise<{ coupon: Coupon; promotionCode: string | null }> {
+  const found = await findCouponForCode(pool, code);
+  if (!found) throw invalidField(field, `no coupon or promotion code '${code}' exists`);
+  const ctx = {
+    at,
+    currency: plan.currency as Currency,
+    productIds: [plan.planId],
+    couponRedemptions: found.couponRedemptions,
+    codeRedemptions: found.codeRedemptions,
+  };
+  const check = found.promotionCode ? redeemPromotionCode(found.promotionCode.code, [found.promotionCode], [found.coupon], ctx) : checkCouponRedemption(found.coupon, ctx);
+  if (!check.ok) throw invalidField(field, check.reason);
+  return { coupon: check.coupon, promotionCode: found.promotionCode?.code ?? null };
+}
 
 export function subscriptionRoutes(pool: DatabasePool, temporal: Client, taskQueue = TASK_QUEUE): Router {
   const router = Router();
@@ -37,18 +75,33 @@ export function subscriptionRoutes(pool: DatabasePool, temporal: Client, taskQue
 
   router.post('/v1/subscriptions', requireScope('subscriptions:write'), async (req, res) => {
     const body = parseBody(createSubscriptionBody, req.body);
-    const lookup = lookupRecurringPrice(body.plan, body.interval, body.currency);
-    if (!lookup.ok) throw invalidField(lookup.field, lookup.reason);
     if (body.startAt && Number.isNaN(Date.parse(body.startAt))) throw invalidField('startAt', 'is not a valid instant');
+    const signedUpAt = body.startAt ? new Date(body.startAt).toISOString() : new Date().toISOString();
+    // New subscribers get the price in effect when they sign up; existing ones keep theirs.
+    const lookup = lookupRecurringPriceAt(body.plan, body.interval, body.currency, signedUpAt);
+    if (!lookup.ok) throw invalidField(lookup.field, lookup.reason);
     const key = idempotencyKeyOf(req);
-    if (!(await findCustomer(pool, body.customerId))) {
+    const customer = await findCustomer(pool, body.customerId);
+    if (!customer) {
       throw new ApiError(404, 'not_found', `customerId: customer ${body.customerId} does not exist`, 'customerId');
     }
+    const redeemed = body.couponCode ? await redeemableCoupon(pool, body.couponCode, 'couponCode', lookup.price, signedUpAt) : null;
 
     const principal = res.locals.principal as Principal;
     const { resourceId: subscriptionId, replay } = key
       ? await claimIdempotencyKey(pool, { principal, key, body, resourceType: 'subscription', newResourceId: newId('sub') })
       : { resourceId: newId('sub'), replay: false };
+
+    if (redeemed && !replay) {
+      const recorded = await recordSubscriptionCouponRedemption(pool, {
+        couponId: redeemed.coupon.id,
+        promotionCode: redeemed.promotionCode,
+        subscriptionId,
+        customerId: body.customerId,
+        redeemedAt: signedUpAt,
+      });
+      if (!recorded.ok) throw invalidField('couponCode', recorded.reason);
+    }
 
     try {
       await temporal.workflow.start<typeof subscriptionWorkflow>('subscriptionWorkflow', {
@@ -63,7 +116,11 @@ export function subscriptionRoutes(pool: DatabasePool, temporal: Client, taskQue
             plan: lookup.price,
             quantity: body.quantity,
             paymentMethodToken: body.paymentMethod,
-            ...(body.startAt ? { startAt: new Date(body.startAt).toISOString() } : {}),
+            ...(body.startAt ? { startAt: signedUpAt } : {}),
+            trialDays: body.trial ? trialDaysFor(lookup.price.priceId) : 0,
+            coupon: redeemed?.coupon ?? null,
+            tax: customer.country ? taxTreatmentFor({ country: customer.country, vatId: customer.vat_id }) : null,
+            dunningPolicy: dunningPolicyFor(lookup.price.planId),
           },
         ],
         typedSearchAttributes: [
@@ -91,21 +148,96 @@ export function subscriptionRoutes(pool: DatabasePool, temporal: Client, taskQue
     res.json({ data: invoices });
   });
 
-  router.post('/v1/subscriptions/:id/cancel', requireScope('subscriptions:write'), async (req, res) => {
-    const body = parseBody(cancelSubscriptionBody, req.body ?? {});
-    const id = String(req.params.id);
+  /** Runs an update; the workflow's refusal becomes a 409 that says what and why. */
+  const update = async <T>(id: string, what: string, run: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<T>): Promise<T> => {
     await describe(id);
     try {
-      const view = await temporal.workflow
-        .getHandle(subscriptionWorkflowId(id))
-        .executeUpdate(cancelSubscription, { args: [{ when: body.when, ...(body.reason ? { reason: body.reason } : {}) }] });
-      res.json(view);
+      return await run(temporal.workflow.getHandle(subscriptionWorkflowId(id)));
     } catch (error) {
       if (error instanceof WorkflowUpdateFailedError) {
-        throw new ApiError(409, 'invalid_state', `cannot cancel: ${error.cause?.message ?? error.message}`);
+        throw new ApiError(409, 'invalid_state', `cannot ${what}: ${error.cause?.message ?? error.message}`);
       }
       throw error;
     }
+  };
+
+  const change = (id: string, what: string, request: SubscriptionChange) =>
+    update(id, what, (handle) => handle.executeUpdate(changeSubscription, { args: [request] }));
+
+  router.post('/v1/subscriptions/:id/cancel', requireScope('subscriptions:write'), async (req, res) => {
+    const body = parseBody(cancelSubscriptionBody, req.body ?? {});
+    const id = String(req.params.id);
+    const view = await update(id, 'cancel', (handle) =>
+      handle.executeUpdate(cancelSubscription, { args: [{ when: body.when, ...(body.reason ? { reason: body.reason } : {}) }] }),
+    );
+    res.json(view);
+  });
+
+  router.post('/v1/subscriptions/:id/pause', requireScope('subscriptions:write'), async (req, res) => {
+    const body = parseBody(pauseSubscriptionBody, req.body ?? {});
+    const resumesAt = body.resumesAt ? new Date(body.resumesAt).toISOString() : null;
+    res.json(await change(String(req.params.id), 'pause', { kind: 'pause', anchor: body.anchor, resumesAt }));
+  });
+
+  router.post('/v1/subscriptions/:id/resume', requireScope('subscriptions:write'), async (req, res) => {
+    parseBody(emptyBody, req.body ?? {});
+    res.json(await change(String(req.params.id), 'resume', { kind: 'resume' }));
+  });
+
+  router.post('/v1/subscriptions/:id/undo-cancel', requireScope('subscriptions:write'), async (req, res) => {
+    parseBody(emptyBody, req.body ?? {});
+    res.json(await change(String(req.params.id), 'undo the cancellation', { kind: 'undo_cancel' }));
+  });
+
+  router.post('/v1/subscriptions/:id/plan', requireScope('subscriptions:write'), async (req, res) => {
+    const body = parseBody(changePlanBody, req.body);
+    const id = String(req.params.id);
+    const current = await describe(id);
+    // The current catalog price of the new plan, in the subscription's currency.
+    const lookup = lookupRecurringPriceAt(body.plan, body.interval, current.plan.currency, new Date().toISOString());
+    if (!lookup.ok) throw invalidField(lookup.field === 'currency' ? 'plan' : lookup.field, lookup.reason);
+    res.json(await change(id, 'change the plan', { kind: 'change_plan', plan: lookup.price, ...(body.quantity ? { quantity: body.quantity } : {}) }));
+  });
+
+  router.post('/v1/subscriptions/:id/quantity', requireScope('subscriptions:write'), async (req, res) => {
+    const body = parseBody(changeQuantityBody, req.body);
+    res.json(await change(String(req.params.id), 'change the quantity', { kind: 'change_quantity', quantity: body.quantity }));
+  });
+
+  router.post('/v1/subscriptions/:id/billing-anchor', requireScope('subscriptions:write'), async (req, res) => {
+    const body = parseBody(changeAnchorBody, req.body);
+    res.json(await change(String(req.params.id), 'move the billing date', { kind: 'change_anchor', newAnchor: new Date(body.billingAnchor).toISOString() }));
+  });
+
+  router.post('/v1/subscriptions/:id/reactivate', requireScope('subscriptions:write'), async (req, res) => {
+    const body = parseBody(reactivateSubscriptionBody, req.body ?? {});
+    const id = String(req.params.id);
+    const current = await describe(id);
+    let plan: PriceSnapshot | undefined;
+    if (body.plan && body.interval) {
+      const lookup = lookupRecurringPriceAt(body.plan, body.interval, current.plan.currency, new Date().toISOString());
+      if (!lookup.ok) throw invalidField(lookup.field === 'currency' ? 'plan' : lookup.field, lookup.reason);
+      plan = lookup.price;
+    }
+    res.json(await change(id, 'reactivate', { kind: 'reactivate', ...(plan ? { plan } : {}), ...(body.quantity ? { quantity: body.quantity } : {}) }));
+  });
+
+  router.post('/v1/subscriptions/:id/coupon', requireScope('subscriptions:write'), async (req, res) => {
+    const body = parseBody(applyCouponBody, req.body);
+    const id = String(req.params.id);
+    const current = await describe(id);
+    const at = new Date().toISOString();
+    const redeemed = await redeemableCoupon(pool, body.couponCode, 'couponCode', current.plan, at);
+    // The workflow refuses first (expired, one coupon per subscription), then the redemption is counted.
+    const view = await update(id, 'apply the coupon', (handle) => handle.executeUpdate(applySubscriptionCoupon, { args: [{ coupon: redeemed.coupon }] }));
+    await recordSubscriptionCouponRedemption(pool, {
+      couponId: redeemed.coupon.id,
+      promotionCode: redeemed.promotionCode,
+      subscriptionId: id,
+      customerId: current.customerId,
+      redeemedAt: at,
+    });
+    res.json(view);
   });
 
   return router;

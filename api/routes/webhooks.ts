@@ -6,7 +6,9 @@ import express, { Router } from 'express';
 import type { Logger } from 'pino';
 import type { DatabasePool } from 'slonik';
 import Stripe from 'stripe';
+import { recordDisputeEvent } from '../../db/disputes';
 import { storeWebhookEvent } from '../../db/webhooks';
+import { disputeFromWebhook } from '../../domain/dispute-ledger';
 import type { PayPalGateway } from '../../gateways/paypal';
 import { ApiError } from '../errors';
 import { relayWebhookEvent } from '../webhook-relay';
@@ -33,6 +35,13 @@ export function webhookRoutes(config: WebhookConfig): Router {
     const id = String(payload.id ?? '');
     if (!id) throw new ApiError(400, 'invalid_event', 'event has no id', 'id');
     const isNew = await storeWebhookEvent(config.pool, gateway, type, id, payload);
+    // Recorded on every delivery, duplicates too: it is idempotent, and a delivery stored but not
+    // recorded (a crash in between) must still be. A failure answers 500 and the gateway retries.
+    const dispute = disputeFromWebhook(gateway, payload);
+    if (dispute) {
+      const recorded = await recordDisputeEvent(config.pool, dispute);
+      if (recorded.unbooked) config.logger.error({ disputeId: dispute.disputeId }, recorded.unbooked);
+    }
     if (!isNew) return { received: true, duplicate: true };
     try {
       return { received: true, duplicate: false, result: await relayWebhookEvent(config.pool, config.temporal, config.logger, gateway, payload) };

@@ -27,7 +27,7 @@ it('Stripe failing with 500s: the charge lands on the PayPal backup once and the
   expect(cardNumber.body.error.field).toBe('token');
 
   stack.simulator.failNext(20, 'server_error');
-  const created = await api('POST', '/v1/subscriptions', { customerId: customer.id, plan: 'community', interval: 'month', paymentMethod: 'pm_card_visa' });
+  const created = await api('POST', '/v1/subscriptions', { customerId: customer.id, plan: 'community', interval: 'month', paymentMethod: 'pm_card_visa', trial: false });
   expect(created.status).toBe(201);
   const subscriptionId: string = created.body.subscriptionId;
   const active = await waitFor(async () => {

@@ -215,18 +215,21 @@ describe('PayPal gateway against the sandbox', () => {
   it('refunds a capture, fully or in part, once per key', async () => {
     const charged = await gateway.charge(chargeRequest());
     if (charged.status !== 'succeeded') throw new Error('charge failed');
-    const part = await gateway.refund({ reference: charged.reference, amount: { amount: 1250, currency: 'USD' }, idempotencyKey: 'refund-1' });
-    const again = await gateway.refund({ reference: charged.reference, amount: { amount: 1250, currency: 'USD' }, idempotencyKey: 'refund-1' });
-    expect(part.status).toBe('succeeded');
+    const refund = (amount: number, idempotencyKey: string) =>
+      gateway.refund({ gatewayReference: charged.reference, amount, currency: 'USD', idempotencyKey, reason: 'requested_by_customer' });
+    const part = await refund(1250, 'refund-1');
+    const again = await refund(1250, 'refund-1');
+    expect(part.outcome).toBe('succeeded');
     expect(again).toEqual(part);
-    const rest = await gateway.refund({ reference: charged.reference, idempotencyKey: 'refund-2' });
-    expect(rest.status).toBe('succeeded');
+    // The capture was 9700: 1250 + 8450 refunds it fully.
+    const rest = await refund(8450, 'refund-2');
+    expect(rest.outcome).toBe('succeeded');
     expect(sandbox.refunds().map((r) => [r.amount, r.currency, r.requestId])).toEqual([
       ['12.50', 'USD', 'refund-1:refund'],
       ['84.50', 'USD', 'refund-2:refund'],
     ]);
     expect(sandbox.captures()[0]!.status).toBe('REFUNDED');
-    expect(await gateway.refund({ reference: charged.reference, idempotencyKey: 'refund-3' })).toMatchObject({ status: 'failed', code: 'capture_fully_refunded' });
+    expect(await refund(1, 'refund-3')).toMatchObject({ outcome: 'failed', code: 'capture_fully_refunded' });
   });
 
   it('createCustomer needs no call to PayPal and is deterministic', async () => {

@@ -118,7 +118,7 @@ describe('course orders over HTTP, end to end', () => {
     // A Community subscription on the stack gives the customer 'community'.
     const subscription = await request(stack.baseUrl, 'POST', '/v1/subscriptions', {
       apiKey,
-      body: { customerId, plan: 'community', interval: 'month', paymentMethod: 'pm_card_visa' },
+      body: { customerId, plan: 'community', interval: 'month', paymentMethod: 'pm_card_visa', trial: false },
     });
     expect(subscription.status).toBe(201);
     const subscriptionId: string = subscription.body.subscriptionId;

@@ -30,6 +30,7 @@ const noGateway: Gateway = {
   name: 'stripe',
   createCustomer: () => Promise.reject(new Error('no gateway in this test')),
   charge: () => Promise.reject(new Error('no gateway in this test')),
+  refund: () => Promise.reject(new Error('no gateway in this test')),
   findCharge: () => Promise.reject(new Error('no gateway in this test')),
 };
 

@@ -21,13 +21,13 @@ describe('subscription over HTTP, end to end', () => {
     const api = (method: string, path: string, body?: unknown, headers?: Record<string, string>) =>
       request(stack.baseUrl, method, path, { apiKey, body, headers });
 
-    const customer = await api('POST', '/v1/customers', { email: 'ada@example.com', name: 'Ada Lovelace', country: 'GB' });
+    const customer = await api('POST', '/v1/customers', { email: 'ada@example.com', name: 'Ada Lovelace', country: 'US' });
     expect(customer.status).toBe(201);
-    expect(customer.body).toMatchObject({ email: 'ada@example.com', name: 'Ada Lovelace', country: 'GB' });
+    expect(customer.body).toMatchObject({ email: 'ada@example.com', name: 'Ada Lovelace', country: 'US' });
     expect(customer.body.id).toMatch(/^cus_[a-z0-9]{20}$/);
     const customerId: string = customer.body.id;
 
-    const body = { customerId, plan: 'community', interval: 'month', paymentMethod: 'pm_card_visa' };
+    const body = { customerId, plan: 'community', interval: 'month', paymentMethod: 'pm_card_visa', trial: false };
     const created = await api('POST', '/v1/subscriptions', body, { 'Idempotency-Key': `sub-${customerId}` });
     expect(created.status).toBe(201);
     const subscriptionId: string = created.body.subscriptionId;

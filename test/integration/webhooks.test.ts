@@ -40,7 +40,7 @@ const storedEvents = async (ids: string[]) =>
 
 async function activeSubscription() {
   const customer = (await api('POST', '/v1/customers', { email: 'webhooks@example.com', name: 'Web Hooks' })).body;
-  const created = await api('POST', '/v1/subscriptions', { customerId: customer.id, plan: 'community', interval: 'month', paymentMethod: 'pm_card_visa' });
+  const created = await api('POST', '/v1/subscriptions', { customerId: customer.id, plan: 'community', interval: 'month', paymentMethod: 'pm_card_visa', trial: false });
   const subscriptionId: string = created.body.subscriptionId;
   const view = await waitFor(async () => {
     const v = (await api('GET', `/v1/subscriptions/${subscriptionId}`)).body;

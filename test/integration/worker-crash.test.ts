@@ -73,7 +73,7 @@ it('a worker killed mid-renewal: the renewal completes with exactly one charge a
   const handle = await client.workflow.start<typeof subscriptionWorkflow>('subscriptionWorkflow', {
     workflowId: subscriptionWorkflowId(subscriptionId),
     taskQueue,
-    args: [{ subscriptionId, customerId, plan: plan.price, paymentMethodToken: 'pm_card_visa', startAt }],
+    args: [{ subscriptionId, customerId, plan: plan.price, paymentMethodToken: 'pm_card_visa', startAt, reactivationWindowDays: 0 }],
   });
 
   await waitFor(async () => (await simulator.charges()).some((c) => c.idempotencyKey === renewalKey), 'the renewal charge to reach the gateway', 90_000);

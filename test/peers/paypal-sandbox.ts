@@ -130,6 +130,8 @@ export interface PayPalRefundRecord {
   readonly amount: string;
   readonly currency: string;
   readonly requestId: string | null;
+  readonly customId: string | null;
+  readonly noteToPayer: string | null;
   readonly createTime: string;
 }
 
@@ -281,7 +283,11 @@ interface RefundState {
   id: string;
   captureId: string;
   amount: MoneyJson;
+  /** Everything refunded on the capture once this refund was made. */
+  totalRefunded: MoneyJson;
   requestId: string | null;
+  customId: string | null;
+  noteToPayer: string | null;
   createTime: string;
 }
 
@@ -615,7 +621,22 @@ function renderRefund(base: string, refund: RefundState, representation: boolean
     { href: `${base}/v2/payments/captures/${refund.captureId}`, rel: 'up', method: 'GET' },
   ];
   if (!representation) return { id: refund.id, status: 'COMPLETED', links };
-  return { id: refund.id, status: 'COMPLETED', amount: refund.amount, create_time: refund.createTime, update_time: refund.createTime, links };
+  const body: Record<string, unknown> = {
+    id: refund.id,
+    status: 'COMPLETED',
+    amount: refund.amount,
+    seller_payable_breakdown: {
+      gross_amount: refund.amount,
+      net_amount: refund.amount,
+      total_refunded_amount: refund.totalRefunded,
+    },
+    create_time: refund.createTime,
+    update_time: refund.createTime,
+    links,
+  };
+  if (refund.customId !== null) body.custom_id = refund.customId;
+  if (refund.noteToPayer !== null) body.note_to_payer = refund.noteToPayer;
+  return body;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -792,6 +813,10 @@ function refundCapture(state: SandboxState, base: string, request: ApiRequest): 
         : unprocessable('TRANSACTION_REFUSED', 'The request was refused.'),
     );
   }
+  const customId = optionalString(body, 'custom_id', '/custom_id', 127);
+  if (isResult(customId)) return customId;
+  const noteToPayer = optionalString(body, 'note_to_payer', '/note_to_payer', 255);
+  if (isResult(noteToPayer)) return noteToPayer;
   const digits = CURRENCY_DIGITS[capture.amount.currency_code] ?? 2;
   const captured = toMinorUnits(capture.amount.value, digits) ?? 0n;
   const remaining = captured - capture.refundedMinor;
@@ -817,7 +842,10 @@ function refundCapture(state: SandboxState, base: string, request: ApiRequest): 
     id: paypalId(),
     captureId: capture.id,
     amount: { currency_code: capture.amount.currency_code, value: toDecimal(refundMinor, digits) },
+    totalRefunded: { currency_code: capture.amount.currency_code, value: toDecimal(capture.refundedMinor, digits) },
     requestId: request.requestId,
+    customId: customId ?? null,
+    noteToPayer: noteToPayer ?? null,
     createTime: capture.updateTime,
   };
   state.refunds.push(refund);
@@ -1225,6 +1253,8 @@ export async function startPayPalSandbox(options: PayPalSandboxOptions = {}): Pr
         amount: refund.amount.value,
         currency: refund.amount.currency_code,
         requestId: refund.requestId,
+        customId: refund.customId,
+        noteToPayer: refund.noteToPayer,
         createTime: refund.createTime,
       })),
     requests: () => [...state.requests],

@@ -1,5 +1,6 @@
 // A local stand-in for Stripe's REST API with test-mode semantics (decline test cards,
-// idempotency replay, search) plus fault injection for failover and crash tests.
+// idempotency replay, search, refunds never exceeding the charge) plus fault injection for
+// failover and crash tests (charges and refunds).
 //
 // Why it exists: stripe-mock, Stripe's official mock, validates requests against the OpenAPI
 // spec but is stateless: it never declines a card and every PaymentIntent comes back
@@ -76,6 +77,11 @@ export interface StripeSimulator {
   reset(): void;
   /** The next `count` charge requests (POST /v1/payment_intents) fail in the given way. */
   failNext(count: number, mode: FaultMode): void;
+  /**
+   * The next `count` refund requests (POST /v1/refunds) fail in the given way (lost_response:
+   * refunded and stored for the key, then unanswered).
+   */
+  failNextRefund(count: number, mode: FaultMode): void;
   /**
    * New charges whose Idempotency-Key starts with keyPrefix are recorded as succeeded but their
    * response is held until release() or the client disconnects (simulates a worker dying with a
@@ -332,13 +338,18 @@ interface Refund {
   id: string;
   object: 'refund';
   amount: number;
+  balance_transaction: string;
   charge: string | null;
   created: number;
   currency: string;
+  destination_details: { type: 'card'; card: { reference_status: 'pending'; reference_type: 'acquirer_reference_number'; type: 'refund' } };
   metadata: Record<string, string>;
   payment_intent: string;
   reason: string | null;
+  receipt_number: null;
+  source_transfer_reversal: null;
   status: 'succeeded';
+  transfer_reversal: null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -652,17 +663,26 @@ function createRefund(state: SimulatorState, request: ApiRequest): ApiResult {
   if (amount > remaining) {
     return invalidRequest(`Refund amount (${amount}) is greater than unrefunded amount on charge (${remaining})`, 'amount', 'amount_too_large');
   }
+  const metadata = metadataParam(request.params);
+  const metadataError = validateMetadata(metadata);
+  if (metadataError) return metadataError;
+  // Card refunds succeed at once in test mode; the acquirer reference comes later.
   const refund: Refund = {
     id: stripeId('re'),
     object: 'refund',
     amount,
+    balance_transaction: stripeId('txn'),
     charge: pi.latest_charge,
     created: nowSeconds(),
     currency: pi.currency,
-    metadata: metadataParam(request.params),
+    destination_details: { type: 'card', card: { reference_status: 'pending', reference_type: 'acquirer_reference_number', type: 'refund' } },
+    metadata,
     payment_intent: id,
     reason: stringParam(request.params, 'reason') ?? null,
+    receipt_number: null,
+    source_transfer_reversal: null,
     status: 'succeeded',
+    transfer_reversal: null,
   };
   state.refunds.set(refund.id, refund);
   state.refundRecords.push({ id: refund.id, paymentIntent: id, amount, currency: pi.currency, idempotencyKey: request.idempotencyKey, created: refund.created });
@@ -765,6 +785,7 @@ export async function startStripeSimulator(options: StripeSimulatorOptions = {})
   const host = options.host ?? '127.0.0.1';
   const state = { current: new SimulatorState() };
   const pendingFaults: FaultMode[] = [];
+  const pendingRefundFaults: FaultMode[] = [];
   let holdPrefix: string | null = null;
   const held = new Map<http.ServerResponse, () => void>();
   const hanging = new Set<http.ServerResponse>();
@@ -775,10 +796,18 @@ export async function startStripeSimulator(options: StripeSimulatorOptions = {})
     return { pending: [...pendingFaults], holdPrefix, held: held.size };
   }
 
-  function failNext(count: number, mode: FaultMode): void {
+  function queueFaults(queue: FaultMode[], count: number, mode: FaultMode): void {
     if (!Number.isInteger(count) || count < 0) throw new Error(`failNext count must be a non-negative integer, got ${count}`);
     if (!FAULT_MODES.includes(mode)) throw new Error(`unknown fault mode ${String(mode)}`);
-    for (let i = 0; i < count; i += 1) pendingFaults.push(mode);
+    for (let i = 0; i < count; i += 1) queue.push(mode);
+  }
+
+  function failNext(count: number, mode: FaultMode): void {
+    queueFaults(pendingFaults, count, mode);
+  }
+
+  function failNextRefund(count: number, mode: FaultMode): void {
+    queueFaults(pendingRefundFaults, count, mode);
   }
 
   function release(): void {
@@ -790,6 +819,7 @@ export async function startStripeSimulator(options: StripeSimulatorOptions = {})
   function reset(): void {
     release();
     pendingFaults.length = 0;
+    pendingRefundFaults.length = 0;
     for (const res of hanging) res.destroy();
     hanging.clear();
     state.current = new SimulatorState();
@@ -875,7 +905,8 @@ export async function startStripeSimulator(options: StripeSimulatorOptions = {})
       idempotencyKey: header(req, 'idempotency-key') ?? null,
     };
     const isCharge = method === 'POST' && url.pathname === '/v1/payment_intents';
-    const fault = isCharge ? pendingFaults.shift() : undefined;
+    const isRefund = method === 'POST' && url.pathname === '/v1/refunds';
+    const fault = isCharge ? pendingFaults.shift() : isRefund ? pendingRefundFaults.shift() : undefined;
     if (fault === 'server_error') {
       const result = fail(500, { type: 'api_error', message: 'An unknown error occurred (injected by stripe-simulator).' });
       sendJson(res, result.status, JSON.stringify(result.body), { 'Request-Id': stripeId('req', 14) });
@@ -939,6 +970,7 @@ export async function startStripeSimulator(options: StripeSimulatorOptions = {})
   function applyFaultCommand(command: FaultCommand): void {
     if (command.clear) pendingFaults.length = 0;
     if (command.failNext !== undefined) failNext(command.failNext, command.mode ?? 'server_error');
+    if (command.failNextRefund !== undefined) failNextRefund(command.failNextRefund, command.mode ?? 'server_error');
     if (command.hold !== undefined) holdPrefix = command.hold;
     if (command.release) release();
   }
@@ -967,6 +999,7 @@ export async function startStripeSimulator(options: StripeSimulatorOptions = {})
     refunds: () => [...state.current.refundRecords],
     reset,
     failNext,
+    failNextRefund,
     hold: (keyPrefix: string) => {
       holdPrefix = keyPrefix;
     },
@@ -985,6 +1018,8 @@ export async function startStripeSimulator(options: StripeSimulatorOptions = {})
 /** Body of POST /__sim/faults. */
 export interface FaultCommand {
   failNext?: number;
+  /** Refund requests to fail, in `mode`. */
+  failNextRefund?: number;
   mode?: FaultMode;
   hold?: string | null;
   release?: boolean;
@@ -999,6 +1034,7 @@ export interface StripeSimulatorAdmin {
   refunds(): Promise<RefundRecord[]>;
   reset(): Promise<void>;
   failNext(count: number, mode: FaultMode): Promise<void>;
+  failNextRefund(count: number, mode: FaultMode): Promise<void>;
   hold(keyPrefix: string): Promise<void>;
   release(): Promise<void>;
   faults(): Promise<FaultState>;
@@ -1022,6 +1058,7 @@ export function stripeSimulatorAdmin(baseUrl: string): StripeSimulatorAdmin {
     refunds: async () => (await call<{ data: RefundRecord[] }>('GET', '/__sim/refunds')).data,
     reset: async () => void (await call('POST', '/__sim/reset')),
     failNext: async (count, mode) => void (await call('POST', '/__sim/faults', { failNext: count, mode })),
+    failNextRefund: async (count, mode) => void (await call('POST', '/__sim/faults', { failNextRefund: count, mode })),
     hold: async (keyPrefix) => void (await call('POST', '/__sim/faults', { hold: keyPrefix })),
     release: async () => void (await call('POST', '/__sim/release')),
     faults: () => call<FaultState>('GET', '/__sim/faults'),

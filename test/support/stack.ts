@@ -39,11 +39,13 @@ export async function startStack(options: { worker?: boolean } = {}): Promise<St
   const logger = pino({ level: 'silent' });
   const paypal = await startPayPalSandbox({ port: 0 });
   const paypalGateway = createPayPalGateway({ clientId: paypal.clientId, clientSecret: paypal.clientSecret, baseUrl: paypal.url });
+  const gateways = [createStripeGateway({ apiKey: 'sk_test_integration', host: '127.0.0.1', port: simulator.port, protocol: 'http' }), paypalGateway];
   const app = createApp({
     pool,
     temporal,
     logger,
     taskQueue,
+    gateways,
     webhooks: { stripeWebhookSecret: STRIPE_WEBHOOK_SECRET, paypal: { gateway: paypalGateway, webhookId: paypal.webhookId } },
   });
   const server: Server = await new Promise((resolve) => {
@@ -57,10 +59,6 @@ export async function startStack(options: { worker?: boolean } = {}): Promise<St
   let nativeConnection: NativeConnection | undefined;
   if (options.worker !== false) {
     nativeConnection = await NativeConnection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
-    const gateways = [
-      createStripeGateway({ apiKey: 'sk_test_integration', host: '127.0.0.1', port: simulator.port, protocol: 'http' }),
-      paypalGateway,
-    ];
     billing = await createBillingWorker({ connection: nativeConnection, taskQueue, pool, gateways, workflowBundle: await bundleWorkflows() });
     workerRun = billing.run();
   }

@@ -15,6 +15,7 @@ import { accountBalances, ledgerTotals } from '../../db/ledger';
 import type { DatabasePool } from '../../db/pool';
 import { lookupRecurringPrice, type PriceSnapshot } from '../../domain/catalog';
 import type { BillingInterval } from '../../domain/calendar';
+import { DEFAULT_DUNNING_POLICY, type DunningPolicy } from '../../domain/dunning';
 import type { PaymentRouter } from '../../gateways/router';
 import { createStripeGateway } from '../../gateways/stripe';
 import { createBillingWorker } from '../../workers/billing-worker';
@@ -61,6 +62,9 @@ afterAll(async () => {
   await pool?.end();
 });
 
+/** Retries on days 1, 3, 5 and 7 after the first failure, at its time of day: dates a test can state. */
+const FIXED_POLICY: DunningPolicy = { ...DEFAULT_DUNNING_POLICY, strategy: 'fixed' };
+
 function communityPrice(interval: BillingInterval): PriceSnapshot {
   const lookup = lookupRecurringPrice('community', interval, 'USD');
   if (!lookup.ok) throw new Error(lookup.reason);
@@ -103,13 +107,14 @@ async function startSubscription(
   startAt: string,
   paymentMethodToken = 'pm_card_visa',
   periodsPerRun?: number,
+  dunningPolicy?: DunningPolicy,
 ) {
   const customerId = await createTestCustomer(pool);
   const subscriptionId = uniqueSubscriptionId();
   const handle = await client.workflow.start(subscriptionWorkflow, {
     workflowId: subscriptionWorkflowId(subscriptionId),
     taskQueue,
-    args: [{ subscriptionId, customerId, plan: communityPrice(interval), paymentMethodToken, startAt, periodsPerRun }],
+    args: [{ subscriptionId, customerId, plan: communityPrice(interval), paymentMethodToken, startAt, periodsPerRun, reactivationWindowDays: 0, ...(dunningPolicy ? { dunningPolicy } : {}) }],
   });
   current = handle;
   return { handle, subscriptionId, customerId };
@@ -244,13 +249,14 @@ describe('subscription workflow (time-skipping)', () => {
       const final = await handle.result();
       expect(final.status).toBe('canceled');
       expect(final.statusHistory.map((c) => [c.from, c.to, c.cause])).toEqual([
+        [null, 'incomplete', 'subscription created'],
         ['incomplete', 'active', 'first payment succeeded'],
-        ['active', 'canceled', 'canceled now: customer request'],
+        ['active', 'canceled', 'Canceled now; access ends immediately. Reason: customer request'],
       ]);
       await skipTo('2036-09-01T00:00:00.000Z');
       expect((await listSubscriptionInvoices(pool, subscriptionId)).length).toBe(3);
       expect((await chargesFor(subscriptionId)).map((c) => c.amount)).toEqual([9700, 9700, 9700]);
-      await recordHistoryIfAsked('cancel-now-after-three-renewals', handle);
+      await recordHistoryIfAsked('v2-cancel-now-after-three-renewals', handle);
     });
   });
 
@@ -263,11 +269,11 @@ describe('subscription workflow (time-skipping)', () => {
     await waitFor(async () => (await listAttemptsForInvoices(pool, [invoiceId])).filter((a) => a.outcome !== 'pending').length >= count, `${count} attempts on ${invoiceId}`);
   }
 
-  it('a declined first payment is retried on days 1, 3, 5 and 7, then the subscription ends unpaid', async () => {
+  it('a declined first payment is retried on days 1, 3, 5 and 7 (fixed schedule), then the never-started subscription is canceled and written off', async () => {
     const taskQueue = uniqueTaskQueue('first-decline');
     const worker = await newWorker(taskQueue);
     await worker.runUntil(async () => {
-      const { handle, subscriptionId } = await startSubscription(taskQueue, 'month', '2037-01-10T12:00:00.000Z', 'pm_card_chargeDeclinedInsufficientFunds');
+      const { handle, subscriptionId } = await startSubscription(taskQueue, 'month', '2037-01-10T12:00:00.000Z', 'pm_card_chargeDeclinedInsufficientFunds', undefined, FIXED_POLICY);
       const invoiceId = renewalInvoiceId(subscriptionId, 0);
       await skipToAndWaitForAttempts('2037-01-10T12:00:00.000Z', invoiceId, 1);
       expect((await handle.query(getSubscription)).status).toBe('incomplete');
@@ -276,16 +282,21 @@ describe('subscription workflow (time-skipping)', () => {
       await skipToAndWaitForAttempts('2037-01-15T12:00:00.000Z', invoiceId, 4); // + 5 days
       await skipTo('2037-01-17T12:00:00.000Z'); // + 7 days: the last try
       const final = await handle.result();
-      expect(final.status).toBe('unpaid');
+      expect(final.status).toBe('canceled');
+      expect(final.statusHistory.at(-1)?.cause).toBe(
+        'first payment never completed: fixed schedule exhausted after 4 retries; mark unpaid',
+      );
       expect(final.lastPayment).toMatchObject({ outcome: 'declined', declineCode: 'insufficient_funds' });
       expect(final.lastPayment?.at.slice(0, 19)).toBe('2037-01-17T12:00:00'); // to the second: the task runs ms later
       expect(await attemptsOf(invoiceId)).toEqual([1, 2, 3, 4, 5].map((n) => [n, 'declined', 'insufficient_funds']));
       expect(await chargesFor(subscriptionId)).toEqual([]);
-      // Nothing was collected: the 9700 stays receivable.
+      // Nothing was collected: the 9700 receivable is written off to bad debt.
       expect(await accountBalances(pool, [invoiceId])).toEqual([
-        { account: 'accounts_receivable', balance: 9700 },
+        { account: 'accounts_receivable', balance: 0 },
+        { account: 'bad_debt', balance: 9700 },
         { account: 'revenue', balance: -9700 },
       ]);
+      expect((await listSubscriptionInvoices(pool, subscriptionId)).map((i) => i.status)).toEqual(['uncollectible']);
     });
   });
 
@@ -293,7 +304,7 @@ describe('subscription workflow (time-skipping)', () => {
     const taskQueue = uniqueTaskQueue('renewal-decline');
     const worker = await newWorker(taskQueue);
     await worker.runUntil(async () => {
-      const { handle, subscriptionId, customerId } = await startSubscription(taskQueue, 'month', '2038-01-10T12:00:00.000Z');
+      const { handle, subscriptionId, customerId } = await startSubscription(taskQueue, 'month', '2038-01-10T12:00:00.000Z', 'pm_card_visa', undefined, FIXED_POLICY);
       await advanceTo(handle, '2038-01-11T00:00:00.000Z');
       // The card on file is replaced by one that will be declined, and the old one removed (a
       // saved backup would otherwise be tried, and pay).
@@ -317,7 +328,8 @@ describe('subscription workflow (time-skipping)', () => {
       expect(view.lastPayment?.at.slice(0, 19)).toBe('2038-02-12T08:00:00'); // at once, not at the next scheduled retry
       expect(view.currentPeriod).toEqual({ index: 1, start: '2038-02-10T12:00:00.000Z', end: '2038-03-10T12:00:00.000Z' });
       expect(view.nextCharge?.at).toBe('2038-03-10T12:00:00.000Z');
-      expect(view.statusHistory.map((c) => c.to)).toEqual(['active', 'past_due', 'active']);
+      expect(view.statusHistory.map((c) => c.to)).toEqual(['incomplete', 'active', 'past_due', 'active']);
+      expect(view.dunning).toBeNull();
       await handle.executeUpdate(cancelSubscription, { args: [{ when: 'now' }] });
       await handle.result();
     });
@@ -342,7 +354,7 @@ describe('subscription workflow (time-skipping)', () => {
       ]);
       const view = await handle.query(getSubscription);
       expect(view.currentPeriod?.index).toBe(2);
-      expect(view.statusHistory.map((c) => c.cause)).toEqual(['first payment succeeded']);
+      expect(view.statusHistory.map((c) => c.cause)).toEqual(['subscription created', 'first payment succeeded']);
       await handle.executeUpdate(cancelSubscription, { args: [{ when: 'now' }] });
       await handle.result();
     });

@@ -1,0 +1,35 @@
+// Side effects the subscription workflow needs beyond charging: settling an invoice that owes
+// nothing, and writing off one that dunning gave up on. Idempotent, like every activity.
+import type { DatabasePool } from 'slonik';
+import { sql } from 'slonik';
+import { postJournalEntry } from '../db/ledger';
+import { markInvoicePaid } from '../db/invoices';
+import { writeOffEntry } from '../domain/ledger';
+import type { Currency } from '../domain/money';
+
+export function createSubscriptionActivities({ pool }: { pool: DatabasePool }) {
+  return {
+    /** An invoice whose credits cover it (total 0): paid without a charge. */
+    async settleInvoiceWithoutCharge(input: { invoiceId: string; at: string }): Promise<void> {
+      await markInvoicePaid(pool, input.invoiceId, 0, input.at);
+    },
+
+    /**
+     * Dunning ended without payment: the invoice becomes uncollectible and its receivable goes
+     * to bad debt, once (the entry id is the invoice's).
+     */
+    async writeOffInvoice(input: { invoiceId: string; amount: number; currency: Currency; at: string; reason: string }): Promise<void> {
+      await pool.transaction(async (tx) => {
+        const updated = await tx.query(sql.unsafe`
+          UPDATE invoices SET status = 'uncollectible' WHERE id = ${input.invoiceId} AND status = 'open' RETURNING id`);
+        if (updated.rowCount === 0) return;
+        await postJournalEntry(
+          tx,
+          writeOffEntry({ id: input.invoiceId, invoiceId: input.invoiceId, currency: input.currency, amount: input.amount, at: input.at }),
+        );
+      });
+    },
+  };
+}
+
+export type SubscriptionActivities = ReturnType<typeof createSubscriptionActivities>;

@@ -1,0 +1,162 @@
+// What every time-skipping test of the subscription workflow needs: one test server, the real
+// billing worker (PostgreSQL, the Stripe simulator over stripe-mock), and clock moves that wait
+// for the workflow to be idle. Each test file makes one harness; each test starts in a later
+// year than the one before (the server's clock only moves forward).
+import { Client, type WorkflowHandle } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker, WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { sql } from 'slonik';
+import { z } from 'zod';
+import { listAttemptsForInvoices } from '../../db/payments';
+import type { DatabasePool } from '../../db/pool';
+import { lookupRecurringPrice, type PriceSnapshot } from '../../domain/catalog';
+import type { BillingInterval } from '../../domain/calendar';
+import type { Currency } from '../../domain/money';
+import type { PaymentRouter } from '../../gateways/router';
+import { createStripeGateway } from '../../gateways/stripe';
+import { createBillingWorker } from '../../workers/billing-worker';
+import { getSubscription, subscriptionWorkflowId } from '../../workflows/messages';
+import { subscriptionWorkflow, type SubscriptionWorkflowInput } from '../../workflows/subscription';
+import { startStripeSimulator, type ChargeRecord, type StripeSimulator } from '../peers/stripe-simulator';
+import { bundleWorkflows, createTestCustomer, requiredEnv, startTimeSkippingEnvironment, testPool, uniqueSubscriptionId, waitFor } from './environment';
+import { skipTo as skipToInstant } from './time-skipping';
+
+export interface SubscriptionHarness {
+  readonly pool: DatabasePool;
+  readonly simulator: StripeSimulator;
+  /** A plain client: env.client would unlock time skipping while it waits (see time-skipping.ts). */
+  readonly client: Client;
+  /** Terminates the workflows a failed test left running, so they cannot hold the clock. */
+  terminateRunning(): Promise<void>;
+  newWorker(taskQueue: string): Promise<Worker>;
+  start(taskQueue: string, input: Omit<SubscriptionWorkflowInput, 'subscriptionId' | 'customerId'> & { customerId?: string }): Promise<{
+    handle: WorkflowHandle<typeof subscriptionWorkflow>;
+    subscriptionId: string;
+    customerId: string;
+  }>;
+  /** The test server's clock. */
+  now(): Promise<string>;
+  /** Moves the clock once the current subscription is idle. */
+  skipTo(instant: string): Promise<void>;
+  /** Moves the clock one billing date at a time, waiting at each until it is billed. */
+  advanceTo(handle: WorkflowHandle<typeof subscriptionWorkflow>, instant: string): Promise<void>;
+  chargesFor(subscriptionId: string): Promise<ChargeRecord[]>;
+  /** [attempt, outcome, decline code] of an invoice's settled attempts, in order. */
+  attemptsOf(invoiceId: string): Promise<(string | number | null)[][]>;
+  waitForAttempts(invoiceId: string, count: number): Promise<void>;
+  teardown(): Promise<void>;
+}
+
+export function price(planId: string, interval: BillingInterval, currency: Currency = 'USD'): PriceSnapshot {
+  const lookup = lookupRecurringPrice(planId, interval, currency);
+  if (!lookup.ok) throw new Error(lookup.reason);
+  return lookup.price;
+}
+
+export async function startSubscriptionHarness(): Promise<SubscriptionHarness> {
+  let env: TestWorkflowEnvironment;
+  let pool: DatabasePool;
+  let simulator: StripeSimulator;
+  let bundle: WorkflowBundleWithSourceMap;
+  [env, pool, simulator, bundle] = await Promise.all([
+    startTimeSkippingEnvironment(),
+    testPool(),
+    startStripeSimulator({ port: 0, stripeMockUrl: requiredEnv('STRIPE_MOCK_URL') }),
+    bundleWorkflows(),
+  ]);
+  const client = new Client({ connection: env.connection });
+  const routers: PaymentRouter[] = [];
+  let current: WorkflowHandle | undefined;
+  const started: WorkflowHandle[] = [];
+
+  const skipTo = (instant: string) => skipToInstant(env, instant, current ? [current] : []);
+
+  return {
+    pool,
+    simulator,
+    client,
+    async newWorker(taskQueue) {
+      const stripe = createStripeGateway({ apiKey: 'sk_test_workflowtests', host: '127.0.0.1', port: simulator.port, protocol: 'http' });
+      const billing = await createBillingWorker({ connection: env.nativeConnection, taskQueue, pool, gateways: [stripe], workflowBundle: bundle });
+      routers.push(billing.router);
+      return billing.worker;
+    },
+    async start(taskQueue, input) {
+      // The test server times a workflow out 10 years after it starts: start it near its start date.
+      if (input.startAt) await skipToInstant(env, new Date(Date.parse(input.startAt) - 86_400_000).toISOString(), current ? [current] : []);
+      const customerId = input.customerId ?? (await createTestCustomer(pool));
+      const subscriptionId = uniqueSubscriptionId();
+      const handle = await client.workflow.start(subscriptionWorkflow, {
+        workflowId: subscriptionWorkflowId(subscriptionId),
+        taskQueue,
+        args: [{ reactivationWindowDays: 0, ...input, subscriptionId, customerId }],
+      });
+      current = handle;
+      started.push(handle);
+      return { handle, subscriptionId, customerId };
+    },
+    skipTo,
+    async now() {
+      return new Date(await env.currentTimeMs()).toISOString();
+    },
+    async terminateRunning() {
+      for (const handle of started.splice(0)) {
+        const { status } = await handle.describe();
+        if (status.name === 'RUNNING') await handle.terminate('left running by a failed test');
+      }
+      current = undefined;
+    },
+    async advanceTo(handle, instant) {
+      for (;;) {
+        const next = (await handle.query(getSubscription)).nextCharge;
+        if (!next || Date.parse(next.at) > Date.parse(instant)) break;
+        await skipTo(next.at);
+        await waitFor(async () => (await handle.query(getSubscription)).nextCharge?.at !== next.at, `the charge due ${next.at}`);
+      }
+      await skipTo(instant);
+    },
+    async chargesFor(subscriptionId) {
+      return (await simulator.charges()).filter((c) => c.metadata.subscription_id === subscriptionId);
+    },
+    async attemptsOf(invoiceId) {
+      return (await listAttemptsForInvoices(pool, [invoiceId])).map((a) => [a.attempt, a.outcome, a.decline_code]);
+    },
+    async waitForAttempts(invoiceId, count) {
+      await waitFor(
+        async () => (await listAttemptsForInvoices(pool, [invoiceId])).filter((a) => a.outcome !== 'pending').length >= count,
+        `${count} attempts on ${invoiceId}`,
+      );
+    },
+    async teardown() {
+      for (const router of routers) router.shutdown();
+      await env?.teardown();
+      await simulator?.close();
+      await pool?.end();
+    },
+  };
+}
+
+const outboxRow = z.object({ idempotency_key: z.string(), kind: z.string(), send_after: z.string(), subject: z.string(), canceled: z.boolean() });
+
+/** The notices queued for an invoice, in the order they were queued. */
+export async function noticesFor(pool: DatabasePool, invoiceId: string) {
+  return pool.any(sql.type(outboxRow)`
+    SELECT idempotency_key, kind, send_after, subject, canceled_at IS NOT NULL AS canceled
+    FROM notification_outbox WHERE invoice_id = ${invoiceId} ORDER BY created_at, idempotency_key`);
+}
+
+const decisionRow = z.object({ retry_number: z.number(), decided_at: z.string(), chosen_at: z.string(), reason: z.string() });
+
+export async function retryDecisionsFor(pool: DatabasePool, invoiceId: string) {
+  return pool.any(sql.type(decisionRow)`
+    SELECT retry_number, decided_at, chosen_at, reason FROM retry_decisions WHERE invoice_id = ${invoiceId} ORDER BY retry_number, decided_at`);
+}
+
+const attemptRow = z.object({ attempt: z.number(), trigger: z.string().nullable(), retry_reason: z.string().nullable(), attempted_at: z.string().nullable() });
+
+/** How each attempt was triggered and why it was made then (the retry model's stored reason). */
+export async function attemptReasons(pool: DatabasePool, invoiceId: string) {
+  return pool.any(sql.type(attemptRow)`
+    SELECT attempt, trigger, retry_reason, attempted_at FROM payment_attempts
+    WHERE invoice_id = ${invoiceId} AND idempotency_key NOT LIKE '%:paypal' ORDER BY attempt`);
+}
