@@ -101,8 +101,11 @@ it('a worker killed mid-renewal: the renewal completes with exactly one charge a
     { account: 'revenue', balance: -9700 },
   ]);
 
-  await handle.executeUpdate(cancelSubscription, { args: [{ when: 'now' }] });
-  await handle.result();
+  // Cleanup by terminate: a cancel update here crashes the spawned worker's workflow thread
+  // ("async hook stack has become corrupted") when the workflow completes — seen only with a
+  // worker process started from workers/main.ts after a crash, never in-process; under
+  // investigation (see the issue notes). The renewal above is what this test is about.
+  await handle.terminate('test finished');
   second.kill('SIGTERM');
   await exited(second);
 });
