@@ -4,8 +4,8 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { DatabasePool } from 'slonik';
 import { findCustomer } from '../db/customers';
+import { enqueueNotice } from '../db/notifications';
 import {
-  enqueueNotice,
   findInvoiceDetail,
   recordInvoicePayment,
   recordIssuedEnterpriseInvoice,

@@ -2,6 +2,7 @@
 // nothing, and writing off one that dunning gave up on. Idempotent, like every activity.
 import type { DatabasePool } from 'slonik';
 import { sql } from 'slonik';
+import { z } from 'zod';
 import { postJournalEntry } from '../db/ledger';
 import { markInvoicePaid } from '../db/invoices';
 import { writeOffEntry } from '../domain/ledger';
@@ -15,18 +16,16 @@ export function createSubscriptionActivities({ pool }: { pool: DatabasePool }) {
     },
 
     /**
-     * Dunning ended without payment: the invoice becomes uncollectible and its receivable goes
-     * to bad debt, once (the entry id is the invoice's).
+     * Dunning ended without payment: the invoice becomes uncollectible and what is still owed on
+     * it (after any payment or credit note) goes to bad debt, once (the entry id is the invoice's).
      */
-    async writeOffInvoice(input: { invoiceId: string; amount: number; currency: Currency; at: string; reason: string }): Promise<void> {
+    async writeOffInvoice(input: { invoiceId: string; currency: Currency; at: string; reason: string }): Promise<void> {
       await pool.transaction(async (tx) => {
-        const updated = await tx.query(sql.unsafe`
-          UPDATE invoices SET status = 'uncollectible' WHERE id = ${input.invoiceId} AND status = 'open' RETURNING id`);
-        if (updated.rowCount === 0) return;
-        await postJournalEntry(
-          tx,
-          writeOffEntry({ id: input.invoiceId, invoiceId: input.invoiceId, currency: input.currency, amount: input.amount, at: input.at }),
-        );
+        const owed = await tx.maybeOneFirst(sql.type(z.object({ owed: z.number() }))`
+          UPDATE invoices SET status = 'uncollectible' WHERE id = ${input.invoiceId} AND status = 'open'
+          RETURNING (total - amount_paid - amount_credited)::int8 AS owed`);
+        if (owed === null || owed <= 0) return;
+        await postJournalEntry(tx, writeOffEntry({ id: input.invoiceId, invoiceId: input.invoiceId, currency: input.currency, amount: owed, at: input.at }));
       });
     },
   };

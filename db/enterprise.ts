@@ -184,27 +184,6 @@ export async function voidEnterpriseInvoice(pool: DatabasePool, request: { invoi
   });
 }
 
-export interface OutboxNotice {
-  readonly idempotencyKey: string;
-  readonly kind: string;
-  readonly recipient: string;
-  readonly subject: string;
-  readonly body: string;
-  readonly customerId: string | null;
-  readonly invoiceId: string | null;
-  readonly sendAfter: string;
-}
-
-/** Enqueues a notice once; false when its key was already there. */
-export async function enqueueNotice(db: CommonQueryMethods, notice: OutboxNotice): Promise<boolean> {
-  const inserted = await db.maybeOne(sql.unsafe`
-    INSERT INTO notification_outbox (idempotency_key, kind, recipient, subject, body, customer_id, invoice_id, send_after)
-    VALUES (${notice.idempotencyKey}, ${notice.kind}, ${notice.recipient}, ${notice.subject}, ${notice.body},
-            ${notice.customerId}, ${notice.invoiceId}, ${notice.sendAfter}::timestamptz)
-    ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key`);
-  return inserted !== null;
-}
-
 // ---- Reads ----
 
 const invoiceDetailRow = z.object({
@@ -383,20 +362,4 @@ export async function listInvoicePayments(db: CommonQueryMethods, invoiceId: str
   return db.any(sql.type(invoicePaymentRow)`
     SELECT id, reference, method, amount, currency::text AS currency, received_at, gateway, gateway_reference
     FROM invoice_payments WHERE invoice_id = ${invoiceId} ORDER BY received_at, created_at, id`);
-}
-
-const outboxRow = z.object({
-  idempotency_key: z.string(),
-  kind: z.string(),
-  recipient: z.string(),
-  subject: z.string(),
-  body: z.string(),
-  send_after: z.string(),
-});
-
-/** The notices enqueued about an invoice, in the order they are due to go out. */
-export async function listInvoiceNotices(db: CommonQueryMethods, invoiceId: string) {
-  return db.any(sql.type(outboxRow)`
-    SELECT idempotency_key, kind, recipient, subject, body, send_after
-    FROM notification_outbox WHERE invoice_id = ${invoiceId} ORDER BY send_after, idempotency_key`);
 }

@@ -62,17 +62,12 @@ export interface SubscriptionInvoiceInput {
 
 export interface SubscriptionInvoice {
   readonly invoice: Invoice;
-  /** Whether the coupon discounted this invoice (the caller counts the period as billed with it). */
-  readonly couponApplied: boolean;
   /** Credit left over when the lines add up to less than zero; carried to the next invoice. */
   readonly carryOver: InvoiceLine | null;
 }
 
 export function buildSubscriptionInvoice(input: SubscriptionInvoiceInput): SubscriptionInvoice {
-  const discounted = input.coupon
-    ? applyCouponForPeriod(input.lines, input.coupon.coupon, input.coupon.periodsBilled, input.currency)
-    : [...input.lines];
-  const couponApplied = discounted.some((l) => (l.discountAmount ?? 0) > 0);
+  const discounted = applyCouponForPeriod(input.lines, input.coupon?.coupon ?? null, input.coupon?.periodsBilled ?? 0, input.currency);
   const taxed = input.tax ? applyTaxToLines(discounted, input.tax) : discounted;
   const draft = {
     id: input.id,
@@ -87,7 +82,7 @@ export function buildSubscriptionInvoice(input: SubscriptionInvoiceInput): Subsc
   };
   const withBalance = [...taxed, ...(input.balance ?? [])];
   const invoice = buildInvoice({ ...draft, lines: withBalance });
-  if (invoice.total >= 0) return { invoice, couponApplied, carryOver: null };
+  if (invoice.total >= 0) return { invoice, carryOver: null };
   // More credit than charge: this invoice nets to zero and the rest waits for the next one.
   const remaining = -invoice.total;
   const balanceLine: InvoiceLine = {
@@ -99,5 +94,5 @@ export function buildSubscriptionInvoice(input: SubscriptionInvoiceInput): Subsc
     amount: remaining,
   };
   const carryOver: InvoiceLine = { ...balanceLine, description: 'Credit from the previous invoice', unitAmount: -remaining, amount: -remaining };
-  return { invoice: buildInvoice({ ...draft, lines: [...withBalance, balanceLine] }), couponApplied, carryOver };
+  return { invoice: buildInvoice({ ...draft, lines: [...withBalance, balanceLine] }), carryOver };
 }

@@ -5,6 +5,7 @@ import type { PriceSnapshot } from './catalog';
 import type { DeclineClass } from './declines';
 import type { Coupon } from './discounts';
 import type { DunningPhase, EndAction } from './dunning';
+import type { GatewayEvent } from './gateway-events';
 import type { PauseState, ScheduledChange } from './lifecycle';
 import type { Currency } from './money';
 
@@ -125,6 +126,26 @@ export interface DisputeState {
   readonly paymentReference: string | null;
   /** The gateway's time of the event applied last: an older event delivered late is ignored. */
   readonly updatedAt: string;
+}
+
+/**
+ * The disputes once a dispute_opened or dispute_closed event is applied, keyed by dispute id.
+ * Gateways deliver out of order: an event older than what is known changes nothing (the same
+ * object comes back).
+ */
+export function withDisputeEvent(disputes: Readonly<Record<string, DisputeState>>, event: GatewayEvent): Readonly<Record<string, DisputeState>> {
+  const id = event.disputeId ?? event.paymentReference ?? event.eventId;
+  const known = disputes[id];
+  if (known && Date.parse(known.updatedAt) > Date.parse(event.occurredAt)) return disputes;
+  return {
+    ...disputes,
+    [id]: {
+      status: event.kind === 'dispute_opened' ? 'open' : 'closed',
+      outcome: event.kind === 'dispute_closed' ? event.disputeOutcome : null,
+      paymentReference: event.paymentReference,
+      updatedAt: event.occurredAt,
+    },
+  };
 }
 
 export type CancelWhen = 'period_end' | 'now';

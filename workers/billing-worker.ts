@@ -52,7 +52,8 @@ export async function createBillingWorker(options: BillingWorkerOptions): Promis
         pool: options.pool,
         updatePaymentUrl: updatePaymentUrlFrom(options.publicBaseUrl ?? process.env.PUBLIC_BASE_URL ?? DEFAULT_PUBLIC_BASE_URL),
       }),
-      ...createRetryDecisionActivities({ pool: options.pool }),
+      // The model takes in new outcomes at most once a minute, not with a full count per decision.
+      ...createRetryDecisionActivities({ pool: options.pool, refreshEveryMs: 60_000 }),
     },
   });
   return {

@@ -3,7 +3,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { GatewayEvent } from '../domain/gateway-events';
 import type { Coupon } from '../domain/discounts';
-import type { ChangeDecision, ChangeRequest } from '../domain/lifecycle';
+import type { ChangeRequest } from '../domain/lifecycle';
 import type { CancelWhen, SubscriptionView } from '../domain/subscription';
 
 export const TASK_QUEUE = 'billing';
@@ -37,9 +37,6 @@ export interface SubscriptionChangeResult {
  * fails the update with the reason and never enters history.
  */
 export const changeSubscription = defineUpdate<SubscriptionChangeResult, [SubscriptionChange]>('changeSubscription');
-
-/** What a change would do now (amounts, dates, or the refusal), without doing it: a proration preview. */
-export const previewSubscriptionChange = defineQuery<ChangeDecision, [SubscriptionChange]>('previewSubscriptionChange');
 
 /** A coupon redeemed on a running subscription (the API has checked it exists and its limits). */
 export const applySubscriptionCoupon = defineUpdate<SubscriptionView, [{ coupon: Coupon }]>('applySubscriptionCoupon');

@@ -20,6 +20,7 @@ import { buildRenewalInvoice, type Invoice } from '../domain/invoice';
 import {
   cancelRejection,
   subscriptionAccess,
+  withDisputeEvent,
   type DisputeState,
   type LastPayment,
   type StatusChange,
@@ -193,22 +194,9 @@ export async function subscriptionWorkflowV1(input: SubscriptionWorkflowInputV1)
         }
         break;
       case 'dispute_opened':
-      case 'dispute_closed': {
-        const id = event.disputeId ?? event.paymentReference ?? event.eventId;
-        const known = state.disputes?.[id];
-        // Out-of-order delivery: only a newer fact replaces what we know.
-        if (known && Date.parse(known.updatedAt) > Date.parse(event.occurredAt)) break;
-        state.disputes = {
-          ...state.disputes,
-          [id]: {
-            status: event.kind === 'dispute_opened' ? 'open' : 'closed',
-            outcome: event.kind === 'dispute_closed' ? event.disputeOutcome : null,
-            paymentReference: event.paymentReference,
-            updatedAt: event.occurredAt,
-          },
-        };
+      case 'dispute_closed':
+        state.disputes = { ...withDisputeEvent(state.disputes ?? {}, event) };
         break;
-      }
       case 'payment_succeeded':
         externalPayment = event;
         state.retryNowRequested = true;

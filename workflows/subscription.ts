@@ -25,7 +25,7 @@ import type { BillingActivities, ChargeInvoiceResult } from '../activities/billi
 import type { NotificationActivities } from '../activities/notifications';
 import type { RetryDecisionActivities } from '../activities/retry-decisions';
 import type { SubscriptionActivities } from '../activities/subscriptions';
-import { billingPeriod, periodStart } from '../domain/calendar';
+import { billingPeriod, DAY_MS, periodStart } from '../domain/calendar';
 import type { PriceSnapshot } from '../domain/catalog';
 import { declineCodeOfOutcome } from '../domain/declines';
 import { checkCouponRedemption, type Coupon } from '../domain/discounts';
@@ -59,6 +59,7 @@ import {
 } from '../domain/subscription-invoice';
 import {
   subscriptionAccess,
+  withDisputeEvent,
   type DisputeState,
   type LastPayment,
   type StatusChange,
@@ -74,7 +75,6 @@ import {
   gatewayEventReceived,
   getSubscription,
   paymentMethodUpdated,
-  previewSubscriptionChange,
   searchAttributes,
   type SubscriptionChange,
   type SubscriptionChangeResult,
@@ -154,9 +154,10 @@ const { enqueueNotice, cancelPendingNotices } = proxyActivities<NotificationActi
 const { decideRetryTime } = proxyActivities<RetryDecisionActivities>(RECORD_ACTIVITY);
 const { chargeInvoice } = proxyActivities<BillingActivities>(CHARGE_ACTIVITY);
 
+const END_ACTION_STATUS: Readonly<Record<EndAction, SubscriptionStatus>> = { pause: 'paused', cancel: 'canceled', mark_unpaid: 'unpaid' };
+
 const DEFAULT_PERIODS_PER_RUN = 12;
 const DEFAULT_REACTIVATION_WINDOW_DAYS = 30;
-const DAY_MS = 86_400_000;
 const SEEN_EVENTS_KEPT = 100;
 const STATUS_HISTORY_KEPT = 20;
 
@@ -184,14 +185,17 @@ async function runSubscription(input: SubscriptionWorkflowInput): Promise<Subscr
   let firstChargeMade = input.carried !== undefined;
 
   const ended = () => s.sub.status === 'canceled' || s.sub.status === 'unpaid';
-  const openDispute = () => Object.values(s.disputes).some((d) => d.status === 'open');
+
+  /** Dunning still collecting (or just ended); null once nothing is owed. */
+  const openDunning = (): DunningState | null => (dunning && dunning.phase !== 'recovered' ? dunning : null);
+  const suspendedByDispute = () => s.suspendAccessOnDispute && Object.values(s.disputes).some((d) => d.status === 'open');
 
   const access = () =>
     subscriptionAccess({
       status: s.sub.status,
       at: now(),
-      accessUntil: dunning && dunning.phase !== 'recovered' ? dunning.accessUntil : null,
-      suspendedByDispute: s.suspendAccessOnDispute && openDispute(),
+      accessUntil: openDunning()?.accessUntil ?? null,
+      suspendedByDispute: suspendedByDispute(),
     });
 
   const nextChargeAt = (): string | null => {
@@ -203,6 +207,7 @@ async function runSubscription(input: SubscriptionWorkflowInput): Promise<Subscr
 
   const view = (): SubscriptionView => {
     const at = nextChargeAt();
+    const d = openDunning();
     return {
       subscriptionId: input.subscriptionId,
       customerId: input.customerId,
@@ -223,22 +228,21 @@ async function runSubscription(input: SubscriptionWorkflowInput): Promise<Subscr
       statusHistory: s.recentStatusHistory,
       disputes: s.disputes,
       lastGatewayEvent: s.lastGatewayEvent,
-      dunning:
-        dunning && dunning.phase !== 'recovered'
-          ? {
-              invoiceId: dunning.invoiceId,
-              phase: dunning.phase,
-              firstFailureAt: dunning.firstFailureAt,
-              attempts: dunning.attempts,
-              automaticRetries: dunning.automaticRetries,
-              lastDeclineCode: dunning.lastDeclineCode,
-              lastDeclineClass: dunning.lastDeclineClass,
-              nextAttempt: dunning.scheduled ? { at: dunning.scheduled.at, reason: dunning.scheduled.reason, score: dunning.scheduled.score } : null,
-              accessUntil: dunning.accessUntil,
-              windowEndsAt: dunning.windowEndsAt,
-              endAction: s.policy.endAction,
-            }
-          : null,
+      dunning: d
+        ? {
+            invoiceId: d.invoiceId,
+            phase: d.phase,
+            firstFailureAt: d.firstFailureAt,
+            attempts: d.attempts,
+            automaticRetries: d.automaticRetries,
+            lastDeclineCode: d.lastDeclineCode,
+            lastDeclineClass: d.lastDeclineClass,
+            nextAttempt: d.scheduled ? { at: d.scheduled.at, reason: d.scheduled.reason, score: d.scheduled.score } : null,
+            accessUntil: d.accessUntil,
+            windowEndsAt: d.windowEndsAt,
+            endAction: s.policy.endAction,
+          }
+        : null,
       access: access(),
     };
   };
@@ -257,7 +261,6 @@ async function runSubscription(input: SubscriptionWorkflowInput): Promise<Subscr
   /** Writes the read model and the search attributes the Web UI filters by. */
   const publish = async () => {
     const next = nextChargeAt();
-    const a = access();
     upsertSearchAttributes([
       { key: searchAttributes.status, value: s.sub.status },
       { key: searchAttributes.planId, value: s.sub.plan.planId },
@@ -278,8 +281,8 @@ async function runSubscription(input: SubscriptionWorkflowInput): Promise<Subscr
       quantity: s.sub.quantity,
       trialEnd: s.sub.trialEnd,
       pausedAt: s.sub.pause?.pausedAt ?? null,
-      accessEndsAt: dunning && dunning.phase !== 'recovered' ? dunning.accessUntil : null,
-      accessSuspended: !a.granted && s.suspendAccessOnDispute && openDispute(),
+      accessEndsAt: openDunning()?.accessUntil ?? null,
+      accessSuspended: suspendedByDispute(),
     });
   };
 
@@ -344,7 +347,6 @@ async function runSubscription(input: SubscriptionWorkflowInput): Promise<Subscr
   };
 
   setHandler(getSubscription, view);
-  setHandler(previewSubscriptionChange, (change) => decide(change));
   setHandler(changeSubscription, (change) => applyChange(change), { validator: validateChange });
   setHandler(cancelSubscription, ({ when, reason }) => applyChange({ kind: 'cancel', when }, reason).subscription, {
     validator: ({ when }) => validateChange({ kind: 'cancel', when }),
@@ -382,20 +384,10 @@ async function runSubscription(input: SubscriptionWorkflowInput): Promise<Subscr
         break;
       case 'dispute_opened':
       case 'dispute_closed': {
-        const id = event.disputeId ?? event.paymentReference ?? event.eventId;
-        const known = s.disputes[id];
-        // Out-of-order delivery: only a newer fact replaces what we know.
-        if (known && Date.parse(known.updatedAt) > Date.parse(event.occurredAt)) break;
-        s.disputes = {
-          ...s.disputes,
-          [id]: {
-            status: event.kind === 'dispute_opened' ? 'open' : 'closed',
-            outcome: event.kind === 'dispute_closed' ? event.disputeOutcome : null,
-            paymentReference: event.paymentReference,
-            updatedAt: event.occurredAt,
-          },
-        };
-        changeSeq += 1; // access changed: publish it
+        const disputes = withDisputeEvent(s.disputes, event);
+        if (disputes === s.disputes) break; // an older fact delivered late
+        s.disputes = { ...disputes };
+        changeSeq += 1; // access may have changed: publish it
         break;
       }
       case 'payment_succeeded':
@@ -551,21 +543,18 @@ async function runSubscription(input: SubscriptionWorkflowInput): Promise<Subscr
 
   async function applyEndAction(invoice: Invoice, outcome: Extract<Collection, { kind: 'ended' }>): Promise<void> {
     const at = now();
-    await writeOffInvoice({ invoiceId: invoice.id, amount: invoice.total, currency: invoice.currency, at, reason: outcome.reason });
-    if (s.sub.status === 'incomplete') {
-      // Never paid, never served: there is nothing to pause or keep.
-      s.sub = { ...s.sub, canceledAt: at, paid: null, scheduledChange: null, cancelAtPeriodEnd: false };
-      transition('canceled', `first payment never completed: ${outcome.reason}`);
-    } else if (outcome.action === 'pause') {
-      s.sub = { ...s.sub, paid: null, pause: { pausedAt: at, anchor: 'keep', resumesAt: null }, cancelAtPeriodEnd: false, scheduledChange: null };
-      transition('paused', outcome.reason);
-    } else if (outcome.action === 'cancel') {
-      s.sub = { ...s.sub, canceledAt: at, paid: null, scheduledChange: null, cancelAtPeriodEnd: false };
-      transition('canceled', outcome.reason);
-    } else {
-      s.sub = { ...s.sub, canceledAt: at, paid: null, scheduledChange: null, cancelAtPeriodEnd: false };
-      transition('unpaid', outcome.reason);
-    }
+    await writeOffInvoice({ invoiceId: invoice.id, currency: invoice.currency, at, reason: outcome.reason });
+    // A first payment that never completed was never served: there is nothing to pause or keep.
+    const neverStarted = s.sub.status === 'incomplete';
+    const status = neverStarted ? 'canceled' : END_ACTION_STATUS[outcome.action];
+    s.sub = {
+      ...s.sub,
+      paid: null,
+      scheduledChange: null,
+      cancelAtPeriodEnd: false,
+      ...(status === 'paused' ? { pause: { pausedAt: at, anchor: 'keep' as const, resumesAt: null } } : { canceledAt: at }),
+    };
+    transition(status, neverStarted ? `first payment never completed: ${outcome.reason}` : outcome.reason);
     dunning = null;
     await publish();
   }

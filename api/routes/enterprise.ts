@@ -7,7 +7,6 @@ import {
   WorkflowUpdateFailedError,
   type Client,
 } from '@temporalio/client';
-import { randomBytes } from 'node:crypto';
 import { Router } from 'express';
 import type { DatabasePool } from 'slonik';
 import { z } from 'zod';
@@ -27,6 +26,7 @@ import {
 import type { enterpriseInvoiceWorkflow } from '../../workflows/enterprise-invoice';
 import { TASK_QUEUE } from '../../workflows/messages';
 import { requireScope, type Principal } from '../auth';
+import { randomBase36 } from '../ids';
 import { ApiError, invalidField } from '../errors';
 import { claimIdempotencyKey, idempotencyKeyOf } from '../idempotency';
 import { paymentMethodToken, parseBody } from '../validation';
@@ -85,13 +85,6 @@ export const recordPaymentBody = z
     }
   });
 
-function randomSuffix(): string {
-  const alphabet = '0123456789abcdefghijklmnopqrstuvwxyz';
-  let id = '';
-  for (const byte of randomBytes(20)) id += alphabet[byte % 36];
-  return id;
-}
-
 const INVOICE_ID = /^in_[a-z0-9]{20}_\d{4}$/;
 
 export function enterpriseRoutes(pool: DatabasePool, temporal: Client, taskQueue = TASK_QUEUE): Router {
@@ -115,7 +108,7 @@ export function enterpriseRoutes(pool: DatabasePool, temporal: Client, taskQueue
     const taxCountry = body.taxCountry ?? customer.country;
 
     const principal = res.locals.principal as Principal;
-    const suffix = randomSuffix();
+    const suffix = randomBase36();
     const fresh = contractInvoiceId(`ctr_${suffix}`, 0);
     const { resourceId: invoiceId, replay } = key
       ? await claimIdempotencyKey(pool, { principal, key, body, resourceType: 'enterprise_invoice', newResourceId: fresh })

@@ -2,21 +2,22 @@
 // promotion code, payment plan) exactly as the workflow will price it, then starts one workflow
 // per order; reads come from the workflow's query; cancel-access is an update it validates.
 // GET /v1/customers/:id/entitlements answers, from PostgreSQL, what the customer can use now.
-import { randomBytes } from 'node:crypto';
 import { WorkflowIdReusePolicy, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { Router } from 'express';
 import type { DatabasePool } from 'slonik';
 import { z } from 'zod';
 import { findCustomer } from '../../db/customers';
-import { customerEntitlementsAt, findCouponForCode } from '../../db/purchases';
+import { customerEntitlementsAt } from '../../db/purchases';
 import { cancelAccessRejection, PAY_IN_FULL, paymentPlanIds, quoteCoursePurchase, type OrderView } from '../../domain/course-purchase';
-import { checkCouponRedemption, redeemPromotionCode, type Coupon } from '../../domain/discounts';
+import type { Coupon } from '../../domain/discounts';
 import { CURRENCIES } from '../../domain/money';
 import type { coursePurchaseWorkflow } from '../../workflows/course-purchase';
 import { searchAttributes, TASK_QUEUE } from '../../workflows/messages';
 import { cancelAccess, getOrder, orderWorkflowId } from '../../workflows/purchase-messages';
 import { requireScope, type Principal } from '../auth';
+import { redeemableCoupon } from '../coupons';
+import { newId } from '../ids';
 import { ApiError, invalidField } from '../errors';
 import { claimIdempotencyKey, idempotencyKeyOf } from '../idempotency';
 import { parseBody, paymentMethodToken } from '../validation';
@@ -33,14 +34,6 @@ export const createOrderBody = z
   .strict();
 
 export const cancelAccessBody = z.object({ reason: z.string().max(500).optional() }).strict();
-
-/** "ord_" and 20 random base-36 characters, like the other resource ids. */
-export function newOrderId(): string {
-  const alphabet = '0123456789abcdefghijklmnopqrstuvwxyz';
-  let id = '';
-  for (const byte of randomBytes(20)) id += alphabet[byte % 36];
-  return `ord_${id}`;
-}
 
 export function purchaseRoutes(pool: DatabasePool, temporal: Client, taskQueue = TASK_QUEUE): Router {
   const router = Router();
@@ -61,7 +54,7 @@ export function purchaseRoutes(pool: DatabasePool, temporal: Client, taskQueue =
     }
     const key = idempotencyKeyOf(req);
     const orderedAt = new Date().toISOString();
-    const orderId = newOrderId();
+    const orderId = newId('ord');
     // Courses, currency and plan first, so their errors name their own field.
     const withoutCoupon = quoteCoursePurchase({ orderId, courseIds: body.courseIds, currency: body.currency, at: orderedAt, paymentPlan: body.plan });
     if (!withoutCoupon.ok) throw invalidField(withoutCoupon.field, withoutCoupon.reason);
@@ -69,28 +62,16 @@ export function purchaseRoutes(pool: DatabasePool, temporal: Client, taskQueue =
     let coupon: Coupon | null = null;
     let promotionCode: string | null = null;
     if (body.couponCode) {
-      const found = await findCouponForCode(pool, body.couponCode);
-      if (!found) throw invalidField('couponCode', `no coupon or promotion code '${body.couponCode}' exists`);
-      const ctx = {
-        at: orderedAt,
-        currency: body.currency,
-        productIds: ['course'],
-        couponRedemptions: found.couponRedemptions,
-        codeRedemptions: found.codeRedemptions,
-      };
-      const check = found.promotionCode
-        ? redeemPromotionCode(found.promotionCode.code, [found.promotionCode], [found.coupon], ctx)
-        : checkCouponRedemption(found.coupon, ctx);
-      if (!check.ok) throw invalidField('couponCode', check.reason);
-      coupon = found.coupon;
-      promotionCode = found.promotionCode?.code ?? null;
+      const redeemed = await redeemableCoupon(pool, body.couponCode, { at: orderedAt, currency: body.currency, productIds: ['course'] });
+      coupon = redeemed.coupon;
+      promotionCode = redeemed.promotionCode;
       const quote = quoteCoursePurchase({
         orderId,
         courseIds: body.courseIds,
         currency: body.currency,
         at: orderedAt,
         coupon,
-        couponRedemptions: found.couponRedemptions,
+        couponRedemptions: redeemed.couponRedemptions,
         paymentPlan: body.plan,
       });
       if (!quote.ok) throw invalidField(quote.field, quote.reason);

@@ -11,7 +11,6 @@
 // gateway's idempotency key; the answer is then recorded in one transaction. A retried request
 // with the same Idempotency-Key finds the note and resumes it (asking the gateway again with the
 // same key, which answers instead of refunding again) rather than starting a second refund.
-import { randomBytes } from 'node:crypto';
 import { Router, type Response } from 'express';
 import type { DatabasePool } from 'slonik';
 import { z } from 'zod';
@@ -32,6 +31,7 @@ import { REFUND_REASONS, type Gateway, type RefundOutcome, type RefundReason } f
 import { PaymentRoutingError, refundThroughGateway } from '../../gateways/router';
 import { requireScope, type Principal } from '../auth';
 import { ApiError } from '../errors';
+import { newId } from '../ids';
 import { claimIdempotencyKey, idempotencyKeyOf } from '../idempotency';
 import { parseBody } from '../validation';
 
@@ -59,12 +59,7 @@ export const creditNoteBody = z
   .strict();
 
 /** "cn_" and 24 random base-36 characters; also the gateway idempotency key of a refund. */
-export function newCreditNoteId(): string {
-  const alphabet = '0123456789abcdefghijklmnopqrstuvwxyz';
-  let id = '';
-  for (const byte of randomBytes(24)) id += alphabet[byte % 36];
-  return `cn_${id}`;
-}
+const newCreditNoteId = () => newId('cn', 24);
 
 // ---------------------------------------------------------------------------------------------
 // The refund service

@@ -8,11 +8,9 @@ import { Router } from 'express';
 import type { DatabasePool } from 'slonik';
 import { findCustomer } from '../../db/customers';
 import { listSubscriptionInvoices } from '../../db/invoices';
-import { findCouponForCode, recordSubscriptionCouponRedemption } from '../../db/purchases';
+import { recordSubscriptionCouponRedemption } from '../../db/purchases';
 import { lookupRecurringPriceAt, trialDaysFor, type PriceSnapshot } from '../../domain/catalog';
-import { checkCouponRedemption, redeemPromotionCode, type Coupon } from '../../domain/discounts';
 import { dunningPolicyFor } from '../../domain/dunning';
-import type { Currency } from '../../domain/money';
 import type { SubscriptionView } from '../../domain/subscription';
 import { taxTreatmentFor } from '../../domain/tax';
 import {
@@ -27,6 +25,7 @@ import {
 } from '../../workflows/messages';
 import type { subscriptionWorkflow } from '../../workflows/subscription';
 import { requireScope, type Principal } from '../auth';
+import { redeemableCoupon } from '../coupons';
 import { ApiError, invalidField } from '../errors';
 import { newId } from '../ids';
 import { claimIdempotencyKey, idempotencyKeyOf } from '../idempotency';
@@ -43,20 +42,9 @@ import {
   reactivateSubscriptionBody,
 } from '../validation';
 
-/** A coupon or promotion code the customer typed, checked for this plan now; 400 naming `field` when it cannot apply. */
-async function redeemableCoupon(pool: DatabasePool, code: string, field: string, plan: PriceSnapshot, at: string): Promise<{ coupon: Coupon; promotionCode: string | null }> {
-  const found = await findCouponForCode(pool, code);
-  if (!found) throw invalidField(field, `no coupon or promotion code '${code}' exists`);
-  const ctx = {
-    at,
-    currency: plan.currency as Currency,
-    productIds: [plan.planId],
-    couponRedemptions: found.couponRedemptions,
-    codeRedemptions: found.codeRedemptions,
-  };
-  const check = found.promotionCode ? redeemPromotionCode(found.promotionCode.code, [found.promotionCode], [found.coupon], ctx) : checkCouponRedemption(found.coupon, ctx);
-  if (!check.ok) throw invalidField(field, check.reason);
-  return { coupon: check.coupon, promotionCode: found.promotionCode?.code ?? null };
+/** The coupon a code redeems for this plan now (400 naming couponCode when it cannot apply). */
+function redeemableForPlan(pool: DatabasePool, couponCode: string, plan: PriceSnapshot, at: string) {
+  return redeemableCoupon(pool, couponCode, { at, currency: plan.currency, productIds: [plan.planId] });
 }
 
 export function subscriptionRoutes(pool: DatabasePool, temporal: Client, taskQueue = TASK_QUEUE): Router {
@@ -85,7 +73,7 @@ export function subscriptionRoutes(pool: DatabasePool, temporal: Client, taskQue
     if (!customer) {
       throw new ApiError(404, 'not_found', `customerId: customer ${body.customerId} does not exist`, 'customerId');
     }
-    const redeemed = body.couponCode ? await redeemableCoupon(pool, body.couponCode, 'couponCode', lookup.price, signedUpAt) : null;
+    const redeemed = body.couponCode ? await redeemableForPlan(pool, body.couponCode, lookup.price, signedUpAt) : null;
 
     const principal = res.locals.principal as Principal;
     const { resourceId: subscriptionId, replay } = key
@@ -148,9 +136,11 @@ export function subscriptionRoutes(pool: DatabasePool, temporal: Client, taskQue
     res.json({ data: invoices });
   });
 
-  /** Runs an update; the workflow's refusal becomes a 409 that says what and why. */
+  /**
+   * Runs an update on a subscription the caller has already described (404 for an unknown one);
+   * the workflow's refusal becomes a 409 that says what and why.
+   */
   const update = async <T>(id: string, what: string, run: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<T>): Promise<T> => {
-    await describe(id);
     try {
       return await run(temporal.workflow.getHandle(subscriptionWorkflowId(id)));
     } catch (error) {
@@ -163,10 +153,16 @@ export function subscriptionRoutes(pool: DatabasePool, temporal: Client, taskQue
 
   const change = (id: string, what: string, request: SubscriptionChange) =>
     update(id, what, (handle) => handle.executeUpdate(changeSubscription, { args: [request] }));
+  /** A change that needs nothing from the current state: 404 first for an unknown subscription. */
+  const describeThenChange = async (id: string, what: string, request: SubscriptionChange) => {
+    await describe(id);
+    return change(id, what, request);
+  };
 
   router.post('/v1/subscriptions/:id/cancel', requireScope('subscriptions:write'), async (req, res) => {
     const body = parseBody(cancelSubscriptionBody, req.body ?? {});
     const id = String(req.params.id);
+    await describe(id);
     const view = await update(id, 'cancel', (handle) =>
       handle.executeUpdate(cancelSubscription, { args: [{ when: body.when, ...(body.reason ? { reason: body.reason } : {}) }] }),
     );
@@ -176,17 +172,17 @@ export function subscriptionRoutes(pool: DatabasePool, temporal: Client, taskQue
   router.post('/v1/subscriptions/:id/pause', requireScope('subscriptions:write'), async (req, res) => {
     const body = parseBody(pauseSubscriptionBody, req.body ?? {});
     const resumesAt = body.resumesAt ? new Date(body.resumesAt).toISOString() : null;
-    res.json(await change(String(req.params.id), 'pause', { kind: 'pause', anchor: body.anchor, resumesAt }));
+    res.json(await describeThenChange(String(req.params.id), 'pause', { kind: 'pause', anchor: body.anchor, resumesAt }));
   });
 
   router.post('/v1/subscriptions/:id/resume', requireScope('subscriptions:write'), async (req, res) => {
     parseBody(emptyBody, req.body ?? {});
-    res.json(await change(String(req.params.id), 'resume', { kind: 'resume' }));
+    res.json(await describeThenChange(String(req.params.id), 'resume', { kind: 'resume' }));
   });
 
   router.post('/v1/subscriptions/:id/undo-cancel', requireScope('subscriptions:write'), async (req, res) => {
     parseBody(emptyBody, req.body ?? {});
-    res.json(await change(String(req.params.id), 'undo the cancellation', { kind: 'undo_cancel' }));
+    res.json(await describeThenChange(String(req.params.id), 'undo the cancellation', { kind: 'undo_cancel' }));
   });
 
   router.post('/v1/subscriptions/:id/plan', requireScope('subscriptions:write'), async (req, res) => {
@@ -201,12 +197,12 @@ export function subscriptionRoutes(pool: DatabasePool, temporal: Client, taskQue
 
   router.post('/v1/subscriptions/:id/quantity', requireScope('subscriptions:write'), async (req, res) => {
     const body = parseBody(changeQuantityBody, req.body);
-    res.json(await change(String(req.params.id), 'change the quantity', { kind: 'change_quantity', quantity: body.quantity }));
+    res.json(await describeThenChange(String(req.params.id), 'change the quantity', { kind: 'change_quantity', quantity: body.quantity }));
   });
 
   router.post('/v1/subscriptions/:id/billing-anchor', requireScope('subscriptions:write'), async (req, res) => {
     const body = parseBody(changeAnchorBody, req.body);
-    res.json(await change(String(req.params.id), 'move the billing date', { kind: 'change_anchor', newAnchor: new Date(body.billingAnchor).toISOString() }));
+    res.json(await describeThenChange(String(req.params.id), 'move the billing date', { kind: 'change_anchor', newAnchor: new Date(body.billingAnchor).toISOString() }));
   });
 
   router.post('/v1/subscriptions/:id/reactivate', requireScope('subscriptions:write'), async (req, res) => {
@@ -227,7 +223,7 @@ export function subscriptionRoutes(pool: DatabasePool, temporal: Client, taskQue
     const id = String(req.params.id);
     const current = await describe(id);
     const at = new Date().toISOString();
-    const redeemed = await redeemableCoupon(pool, body.couponCode, 'couponCode', current.plan, at);
+    const redeemed = await redeemableForPlan(pool, body.couponCode, current.plan, at);
     // The workflow refuses first (expired, one coupon per subscription), then the redemption is counted.
     const view = await update(id, 'apply the coupon', (handle) => handle.executeUpdate(applySubscriptionCoupon, { args: [{ coupon: redeemed.coupon }] }));
     await recordSubscriptionCouponRedemption(pool, {

@@ -63,6 +63,7 @@
 import http from 'node:http';
 import { createSign, createVerify, generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { crc32 } from 'node:zlib';
+import { argumentValue, runPeerScript } from './peer-script';
 
 // ---------------------------------------------------------------------------------------------
 // Public types
@@ -1276,29 +1277,11 @@ export async function startPayPalSandbox(options: PayPalSandboxOptions = {}): Pr
 // ---------------------------------------------------------------------------------------------
 // CLI
 
-function argumentValue(args: string[], name: string): string | undefined {
-  const index = args.indexOf(name);
-  return index >= 0 ? args[index + 1] : undefined;
-}
-
-async function main(args: string[]): Promise<void> {
-  const port = Number(argumentValue(args, '--port') ?? process.env.PAYPAL_SANDBOX_PORT ?? 12130);
-  const host = argumentValue(args, '--host') ?? '127.0.0.1';
-  const sandbox = await startPayPalSandbox({ port, host });
-  console.log(`paypal-sandbox ready on ${sandbox.url} (client id ${sandbox.clientId}, webhook id ${sandbox.webhookId})`);
-  const stop = (): void => {
-    sandbox.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-}
-
 if (require.main === module) {
-  main(process.argv.slice(2)).catch((error: Error) => {
-    console.error(`paypal-sandbox failed to start: ${error.message}`);
-    process.exit(1);
+  runPeerScript('paypal-sandbox', async (args) => {
+    const port = Number(argumentValue(args, '--port') ?? process.env.PAYPAL_SANDBOX_PORT ?? 12130);
+    const host = argumentValue(args, '--host') ?? '127.0.0.1';
+    const sandbox = await startPayPalSandbox({ port, host });
+    return { ready: `on ${sandbox.url} (client id ${sandbox.clientId}, webhook id ${sandbox.webhookId})`, close: () => sandbox.close() };
   });
 }

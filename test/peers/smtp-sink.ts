@@ -9,6 +9,7 @@
 //   node -r @swc-node/register test/peers/smtp-sink.ts [--port 1025] [--http-port 1080]
 import http from 'node:http';
 import { SMTPServer } from 'smtp-server';
+import { argumentValue, runPeerScript } from './peer-script';
 
 export interface CapturedMessage {
   /** What the client said in MAIL FROM / RCPT TO. */
@@ -175,47 +176,34 @@ function decodeBody(body: string, transferEncoding: string): string {
 // ---------------------------------------------------------------------------------------------
 // CLI
 
-function argumentValue(args: string[], name: string): string | undefined {
-  const index = args.indexOf(name);
-  return index >= 0 ? args[index + 1] : undefined;
-}
-
-async function main(args: string[]): Promise<void> {
-  const port = Number(argumentValue(args, '--port') ?? process.env.SMTP_SINK_PORT ?? 1025);
-  const httpPort = Number(argumentValue(args, '--http-port') ?? process.env.SMTP_SINK_HTTP_PORT ?? 1080);
-  const host = argumentValue(args, '--host') ?? '127.0.0.1';
-  const sink = await startSmtpSink({ port, host });
-  const api = http.createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://sink').pathname;
-    if (path === '/messages' && req.method === 'GET') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(sink.messages(), null, 2));
-    } else if (path === '/messages' && req.method === 'DELETE') {
-      sink.clear();
-      res.writeHead(204).end();
-    } else {
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'GET /messages or DELETE /messages' }));
-    }
-  });
-  await new Promise<void>((resolve, reject) => {
-    api.once('error', reject);
-    api.listen(httpPort, host, () => resolve());
-  });
-  console.log(`smtp-sink ready: SMTP on ${host}:${sink.port}, captured messages at http://${host}:${httpPort}/messages`);
-  const stop = (): void => {
-    api.close();
-    api.closeAllConnections();
-    sink.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-}
-
 if (require.main === module) {
-  main(process.argv.slice(2)).catch((error: Error) => {
-    console.error(`smtp-sink failed to start: ${error.message}`);
-    process.exit(1);
+  runPeerScript('smtp-sink', async (args) => {
+    const port = Number(argumentValue(args, '--port') ?? process.env.SMTP_SINK_PORT ?? 1025);
+    const httpPort = Number(argumentValue(args, '--http-port') ?? process.env.SMTP_SINK_HTTP_PORT ?? 1080);
+    const host = argumentValue(args, '--host') ?? '127.0.0.1';
+    const sink = await startSmtpSink({ port, host });
+    const api = http.createServer((req, res) => {
+      const path = new URL(req.url ?? '/', 'http://sink').pathname;
+      if (path === '/messages' && req.method === 'GET') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(sink.messages(), null, 2));
+      } else if (path === '/messages' && req.method === 'DELETE') {
+        sink.clear();
+        res.writeHead(204).end();
+      } else {
+        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'GET /messages or DELETE /messages' }));
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      api.once('error', reject);
+      api.listen(httpPort, host, () => resolve());
+    });
+    return {
+      ready: `with SMTP on ${host}:${sink.port}, captured messages at http://${host}:${httpPort}/messages`,
+      close: async () => {
+        api.close();
+        api.closeAllConnections();
+        await sink.close();
+      },
+    };
   });
 }

@@ -13,6 +13,7 @@
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { argumentValue, runPeerScript } from './peer-script';
 
 // ---------------------------------------------------------------------------------------------
 // Public types
@@ -1078,30 +1079,12 @@ export function stripeSimulatorAdmin(baseUrl: string): StripeSimulatorAdmin {
 // ---------------------------------------------------------------------------------------------
 // CLI
 
-function argumentValue(args: string[], name: string): string | undefined {
-  const index = args.indexOf(name);
-  return index >= 0 ? args[index + 1] : undefined;
-}
-
-async function main(args: string[]): Promise<void> {
-  const port = Number(argumentValue(args, '--port') ?? process.env.STRIPE_SIMULATOR_PORT ?? 12113);
-  const stripeMockUrl = argumentValue(args, '--stripe-mock') ?? process.env.STRIPE_MOCK_URL;
-  const host = argumentValue(args, '--host') ?? '127.0.0.1';
-  const simulator = await startStripeSimulator({ port, host, stripeMockUrl });
-  console.log(`stripe-simulator ready on ${simulator.url} (stripe-mock: ${stripeMockUrl ?? 'none'})`);
-  const stop = (): void => {
-    simulator.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-}
-
 if (require.main === module) {
-  main(process.argv.slice(2)).catch((error: Error) => {
-    console.error(`stripe-simulator failed to start: ${error.message}`);
-    process.exit(1);
+  runPeerScript('stripe-simulator', async (args) => {
+    const port = Number(argumentValue(args, '--port') ?? process.env.STRIPE_SIMULATOR_PORT ?? 12113);
+    const stripeMockUrl = argumentValue(args, '--stripe-mock') ?? process.env.STRIPE_MOCK_URL;
+    const host = argumentValue(args, '--host') ?? '127.0.0.1';
+    const simulator = await startStripeSimulator({ port, host, stripeMockUrl });
+    return { ready: `on ${simulator.url} (stripe-mock: ${stripeMockUrl ?? 'none'})`, close: () => simulator.close() };
   });
 }

@@ -2,11 +2,8 @@
 // billing worker (PostgreSQL, the Stripe simulator over stripe-mock), and clock moves that wait
 // for the workflow to be idle. Each test file makes one harness; each test starts in a later
 // year than the one before (the server's clock only moves forward).
-import { Client, type WorkflowHandle } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker, WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { sql } from 'slonik';
-import { z } from 'zod';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { Worker } from '@temporalio/worker';
 import { listAttemptsForInvoices } from '../../db/payments';
 import type { DatabasePool } from '../../db/pool';
 import { lookupRecurringPrice, type PriceSnapshot } from '../../domain/catalog';
@@ -17,9 +14,9 @@ import { createStripeGateway } from '../../gateways/stripe';
 import { createBillingWorker } from '../../workers/billing-worker';
 import { getSubscription, subscriptionWorkflowId } from '../../workflows/messages';
 import { subscriptionWorkflow, type SubscriptionWorkflowInput } from '../../workflows/subscription';
-import { startStripeSimulator, type ChargeRecord, type StripeSimulator } from '../peers/stripe-simulator';
-import { bundleWorkflows, createTestCustomer, requiredEnv, startTimeSkippingEnvironment, testPool, uniqueSubscriptionId, waitFor } from './environment';
-import { skipTo as skipToInstant } from './time-skipping';
+import type { ChargeRecord, StripeSimulator } from '../peers/stripe-simulator';
+import { createTestCustomer, uniqueSubscriptionId, waitFor } from './environment';
+import { skipTo as skipToInstant, startTimeSkippingTestbed } from './time-skipping';
 
 export interface SubscriptionHarness {
   readonly pool: DatabasePool;
@@ -34,8 +31,8 @@ export interface SubscriptionHarness {
     subscriptionId: string;
     customerId: string;
   }>;
-  /** The test server's clock. */
-  now(): Promise<string>;
+  /** The test server's address, for the Temporal CLI. */
+  readonly address: string;
   /** Moves the clock once the current subscription is idle. */
   skipTo(instant: string): Promise<void>;
   /** Moves the clock one billing date at a time, waiting at each until it is billed. */
@@ -54,17 +51,8 @@ export function price(planId: string, interval: BillingInterval, currency: Curre
 }
 
 export async function startSubscriptionHarness(): Promise<SubscriptionHarness> {
-  let env: TestWorkflowEnvironment;
-  let pool: DatabasePool;
-  let simulator: StripeSimulator;
-  let bundle: WorkflowBundleWithSourceMap;
-  [env, pool, simulator, bundle] = await Promise.all([
-    startTimeSkippingEnvironment(),
-    testPool(),
-    startStripeSimulator({ port: 0, stripeMockUrl: requiredEnv('STRIPE_MOCK_URL') }),
-    bundleWorkflows(),
-  ]);
-  const client = new Client({ connection: env.connection });
+  const testbed = await startTimeSkippingTestbed();
+  const { env, pool, simulator, bundle, client } = testbed;
   const routers: PaymentRouter[] = [];
   let current: WorkflowHandle | undefined;
   const started: WorkflowHandle[] = [];
@@ -75,6 +63,7 @@ export async function startSubscriptionHarness(): Promise<SubscriptionHarness> {
     pool,
     simulator,
     client,
+    address: env.address,
     async newWorker(taskQueue) {
       const stripe = createStripeGateway({ apiKey: 'sk_test_workflowtests', host: '127.0.0.1', port: simulator.port, protocol: 'http' });
       const billing = await createBillingWorker({ connection: env.nativeConnection, taskQueue, pool, gateways: [stripe], workflowBundle: bundle });
@@ -96,9 +85,6 @@ export async function startSubscriptionHarness(): Promise<SubscriptionHarness> {
       return { handle, subscriptionId, customerId };
     },
     skipTo,
-    async now() {
-      return new Date(await env.currentTimeMs()).toISOString();
-    },
     async terminateRunning() {
       for (const handle of started.splice(0)) {
         const { status } = await handle.describe();
@@ -129,34 +115,7 @@ export async function startSubscriptionHarness(): Promise<SubscriptionHarness> {
     },
     async teardown() {
       for (const router of routers) router.shutdown();
-      await env?.teardown();
-      await simulator?.close();
-      await pool?.end();
+      await testbed.teardown();
     },
   };
-}
-
-const outboxRow = z.object({ idempotency_key: z.string(), kind: z.string(), send_after: z.string(), subject: z.string(), canceled: z.boolean() });
-
-/** The notices queued for an invoice, in the order they were queued. */
-export async function noticesFor(pool: DatabasePool, invoiceId: string) {
-  return pool.any(sql.type(outboxRow)`
-    SELECT idempotency_key, kind, send_after, subject, canceled_at IS NOT NULL AS canceled
-    FROM notification_outbox WHERE invoice_id = ${invoiceId} ORDER BY created_at, idempotency_key`);
-}
-
-const decisionRow = z.object({ retry_number: z.number(), decided_at: z.string(), chosen_at: z.string(), reason: z.string() });
-
-export async function retryDecisionsFor(pool: DatabasePool, invoiceId: string) {
-  return pool.any(sql.type(decisionRow)`
-    SELECT retry_number, decided_at, chosen_at, reason FROM retry_decisions WHERE invoice_id = ${invoiceId} ORDER BY retry_number, decided_at`);
-}
-
-const attemptRow = z.object({ attempt: z.number(), trigger: z.string().nullable(), retry_reason: z.string().nullable(), attempted_at: z.string().nullable() });
-
-/** How each attempt was triggered and why it was made then (the retry model's stored reason). */
-export async function attemptReasons(pool: DatabasePool, invoiceId: string) {
-  return pool.any(sql.type(attemptRow)`
-    SELECT attempt, trigger, retry_reason, attempted_at FROM payment_attempts
-    WHERE invoice_id = ${invoiceId} AND idempotency_key NOT LIKE '%:paypal' ORDER BY attempt`);
 }

@@ -1,9 +1,12 @@
 // Moving the time-skipping test server's clock safely. The server keeps skipping while an
 // activity runs, so an activity still in flight when the clock jumps sees its timeouts fire;
 // every test therefore moves time only once the workflows it drives are idle on a timer.
-import type { WorkflowHandle } from '@temporalio/client';
+import { Client, type WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { waitFor } from './environment';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { DatabasePool } from '../../db/pool';
+import { startStripeSimulator, type StripeSimulator } from '../peers/stripe-simulator';
+import { bundleWorkflows, requiredEnv, startTimeSkippingEnvironment, testPool, waitFor } from './environment';
 
 export async function untilIdle(handle: WorkflowHandle): Promise<void> {
   await waitFor(async () => {
@@ -17,4 +20,39 @@ export async function skipTo(env: TestWorkflowEnvironment, instant: string, idle
   for (const handle of idle) await untilIdle(handle);
   const ms = Date.parse(instant) - (await env.currentTimeMs());
   if (ms > 0) await env.sleep(ms);
+}
+
+/**
+ * What every time-skipping workflow test file starts once: the test server, PostgreSQL, the
+ * Stripe simulator (over stripe-mock), the workflow bundle, and a plain client (env.client would
+ * unlock time skipping while it waits, and the clock would run ahead to any timer it likes).
+ */
+export interface TimeSkippingTestbed {
+  readonly env: TestWorkflowEnvironment;
+  readonly pool: DatabasePool;
+  readonly simulator: StripeSimulator;
+  readonly bundle: WorkflowBundleWithSourceMap;
+  readonly client: Client;
+  teardown(): Promise<void>;
+}
+
+export async function startTimeSkippingTestbed(): Promise<TimeSkippingTestbed> {
+  const [env, pool, simulator, bundle] = await Promise.all([
+    startTimeSkippingEnvironment(),
+    testPool(),
+    startStripeSimulator({ port: 0, stripeMockUrl: requiredEnv('STRIPE_MOCK_URL') }),
+    bundleWorkflows(),
+  ]);
+  return {
+    env,
+    pool,
+    simulator,
+    bundle,
+    client: new Client({ connection: env.connection }),
+    async teardown() {
+      await env.teardown();
+      await simulator.close();
+      await pool.end();
+    },
+  };
 }

@@ -5,7 +5,7 @@
 // Time-skipping lessons (see subscription.test.ts): a plain Client, not env.client, so the clock
 // only moves when skipTo moves it; each test in a later year than the one before; let each
 // workflow finish while its worker runs.
-import { Client, type WorkflowHandle } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
@@ -30,17 +30,13 @@ import { createPaymentRouter, type PaymentRouter } from '../../gateways/router';
 import { createStripeGateway } from '../../gateways/stripe';
 import { coursePurchaseWorkflow, type CoursePurchaseInput } from '../../workflows/course-purchase';
 import { cancelAccess, getOrder, orderPaymentMethodUpdated, orderWorkflowId } from '../../workflows/purchase-messages';
-import { startStripeSimulator, type StripeSimulator } from '../peers/stripe-simulator';
+import type { StripeSimulator } from '../peers/stripe-simulator';
 import {
-  bundleWorkflows,
   createTestCustomer,
-  requiredEnv,
-  startTimeSkippingEnvironment,
-  testPool,
   uniqueTaskQueue,
   waitFor,
 } from '../support/environment';
-import { skipTo as skipToInstant } from '../support/time-skipping';
+import { skipTo as skipToInstant, startTimeSkippingTestbed, type TimeSkippingTestbed } from '../support/time-skipping';
 
 let env: TestWorkflowEnvironment;
 let pool: DatabasePool;
@@ -49,21 +45,16 @@ let bundle: WorkflowBundleWithSourceMap;
 let client: Client;
 const routers: PaymentRouter[] = [];
 
+let testbed: TimeSkippingTestbed;
+
 beforeAll(async () => {
-  [env, pool, simulator, bundle] = await Promise.all([
-    startTimeSkippingEnvironment(),
-    testPool(),
-    startStripeSimulator({ port: 0, stripeMockUrl: requiredEnv('STRIPE_MOCK_URL') }),
-    bundleWorkflows(),
-  ]);
-  client = new Client({ connection: env.connection });
+  testbed = await startTimeSkippingTestbed();
+  ({ env, pool, simulator, bundle, client } = testbed);
 });
 
 afterAll(async () => {
   for (const router of routers) router.shutdown();
-  await env?.teardown();
-  await simulator?.close();
-  await pool?.end();
+  await testbed?.teardown();
 });
 
 async function newWorker(taskQueue: string): Promise<Worker> {

@@ -1,14 +1,15 @@
 // The enterprise invoice workflow (NET 30) under Temporal's time-skipping test server, with the
 // real activities: PostgreSQL for the books and the outbox, the Stripe simulator (validated by
 // stripe-mock) for card payments. Weeks pass in seconds; every date and cent is worked out by hand.
-import { Client, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { createEnterpriseActivities, DEFAULT_OPS_RECIPIENT } from '../../activities/enterprise';
-import { findInvoiceDetail, listInvoiceNotices } from '../../db/enterprise';
+import { findInvoiceDetail } from '../../db/enterprise';
+import { listNotices } from '../../db/notifications';
 import { accountBalances, ledgerTotals } from '../../db/ledger';
 import type { DatabasePool } from '../../db/pool';
 import type { ContractLineItem, EnterpriseContract } from '../../domain/enterprise';
@@ -22,17 +23,13 @@ import {
   voidInvoice,
   type RecordPaymentRequest,
 } from '../../workflows/enterprise-messages';
-import { startStripeSimulator, type StripeSimulator } from '../peers/stripe-simulator';
+import type { StripeSimulator } from '../peers/stripe-simulator';
 import {
-  bundleWorkflows,
   createTestCustomer,
-  requiredEnv,
-  startTimeSkippingEnvironment,
-  testPool,
   uniqueTaskQueue,
   waitFor,
 } from '../support/environment';
-import { skipTo as skipToInstant } from '../support/time-skipping';
+import { skipTo as skipToInstant, startTimeSkippingTestbed, type TimeSkippingTestbed } from '../support/time-skipping';
 
 // One test server for the file: its clock only moves forward, so each test issues its invoice in
 // a later year than the test before it. A plain client (not env.client) leaves the clock where
@@ -43,20 +40,15 @@ let simulator: StripeSimulator;
 let bundle: WorkflowBundleWithSourceMap;
 let client: Client;
 
+let testbed: TimeSkippingTestbed;
+
 beforeAll(async () => {
-  [env, pool, simulator, bundle] = await Promise.all([
-    startTimeSkippingEnvironment(),
-    testPool(),
-    startStripeSimulator({ port: 0, stripeMockUrl: requiredEnv('STRIPE_MOCK_URL') }),
-    bundleWorkflows(),
-  ]);
-  client = new Client({ connection: env.connection });
+  testbed = await startTimeSkippingTestbed();
+  ({ env, pool, simulator, bundle, client } = testbed);
 });
 
 afterAll(async () => {
-  await env?.teardown();
-  await simulator?.close();
-  await pool?.end();
+  await testbed?.teardown();
 });
 
 const started: Handle[] = [];
@@ -129,12 +121,12 @@ async function issueInvoice(
 }
 
 async function noticesOf(invoiceId: string) {
-  return (await listInvoiceNotices(pool, invoiceId)).map((n) => [n.kind, n.send_after]);
+  return (await listNotices(pool, { invoiceId })).map((n) => [n.kind, n.send_after]);
 }
 
 async function skipToAndWaitForNotices(instant: string, invoiceId: string, count: number) {
   await skipTo(instant);
-  await waitFor(async () => (await listInvoiceNotices(pool, invoiceId)).length >= count, `${count} notices on ${invoiceId} at ${instant}`);
+  await waitFor(async () => (await listNotices(pool, { invoiceId })).length >= count, `${count} notices on ${invoiceId} at ${instant}`);
 }
 
 const pay = (handle: Handle, request: RecordPaymentRequest) => handle.executeUpdate(recordPayment, { args: [request] });
@@ -199,9 +191,9 @@ describe('enterprise invoice workflow, NET 30 (time-skipping)', () => {
 
       await skipTo('2040-04-01T08:59:00.000Z');
       await settle();
-      expect(await listInvoiceNotices(pool, invoiceId)).toHaveLength(1);
+      expect(await listNotices(pool, { invoiceId })).toHaveLength(1);
       await skipToAndWaitForNotices('2040-04-01T09:00:00.000Z', invoiceId, 2);
-      const dueToday = (await listInvoiceNotices(pool, invoiceId))[1]!;
+      const dueToday = (await listNotices(pool, { invoiceId }))[1]!;
       expect(dueToday).toMatchObject({ kind: 'invoice_due_today', send_after: '2040-04-01T09:00:00.000Z' });
       expect(dueToday.subject).toBe(`Invoice ${issued.number}: $23,760.40 is due today`);
       expect(dueToday.recipient).toMatch(/@example\.test$/);
@@ -217,7 +209,7 @@ describe('enterprise invoice workflow, NET 30 (time-skipping)', () => {
         return view.status === 'past_due' ? view : null;
       }, 'past_due');
       expect(pastDue.pastDueAt).toBe('2040-04-02T09:00:00.000Z');
-      const alert = (await listInvoiceNotices(pool, invoiceId))[2]!;
+      const alert = (await listNotices(pool, { invoiceId }))[2]!;
       expect(alert).toMatchObject({ kind: 'ops_invoice_past_due', recipient: DEFAULT_OPS_RECIPIENT, send_after: '2040-04-02T09:00:00.000Z' });
       expect(alert.subject).toContain(`Invoice ${issued.number} is past due: $23,760.40`);
       expect(await waitFor(async () => {
@@ -305,7 +297,7 @@ describe('enterprise invoice workflow, NET 30 (time-skipping)', () => {
 
       // The due-date reminder states what is still open after the part payment.
       await skipToAndWaitForNotices('2041-06-09T12:00:00.000Z', invoiceId, 2);
-      const dueToday = (await listInvoiceNotices(pool, invoiceId))[1]!;
+      const dueToday = (await listNotices(pool, { invoiceId }))[1]!;
       expect(dueToday.subject).toBe(`Invoice ${part.number}: $6,000.01 is due today`);
       expect(dueToday.body).toContain('$6,000.01 is still open');
 

@@ -1,107 +1,39 @@
 // The subscription workflow under Temporal's time-skipping test server, with the real
 // activities: PostgreSQL for the books and the Stripe simulator (validated by stripe-mock) as
 // the gateway. Months pass in seconds; every date and cent below is worked out by hand.
-import { Client, type WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker, WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { listSubscriptionInvoices } from '../../db/invoices';
 import { detachPaymentMethod } from '../../db/payment-methods';
-import { listAttemptsForInvoices } from '../../db/payments';
 import { renewalInvoiceId } from '../../domain/invoice';
 import { accountBalances, ledgerTotals } from '../../db/ledger';
 import type { DatabasePool } from '../../db/pool';
-import { lookupRecurringPrice, type PriceSnapshot } from '../../domain/catalog';
 import type { BillingInterval } from '../../domain/calendar';
 import { DEFAULT_DUNNING_POLICY, type DunningPolicy } from '../../domain/dunning';
-import type { PaymentRouter } from '../../gateways/router';
-import { createStripeGateway } from '../../gateways/stripe';
-import { createBillingWorker } from '../../workers/billing-worker';
-import { cancelSubscription, getSubscription, paymentMethodUpdated, subscriptionWorkflowId } from '../../workflows/messages';
-import { subscriptionWorkflow } from '../../workflows/subscription';
-import { startStripeSimulator, type StripeSimulator } from '../peers/stripe-simulator';
-import { skipTo as skipToInstant } from '../support/time-skipping';
-import {
-  bundleWorkflows,
-  createTestCustomer,
-  requiredEnv,
-  startTimeSkippingEnvironment,
-  testPool,
-  uniqueSubscriptionId,
-  uniqueTaskQueue,
-  waitFor,
-} from '../support/environment';
+import { cancelSubscription, getSubscription, paymentMethodUpdated } from '../../workflows/messages';
+import { requiredEnv, uniqueTaskQueue, waitFor } from '../support/environment';
+import { price, startSubscriptionHarness, type SubscriptionHarness } from '../support/subscription-harness';
 
 // One test server for the file: its clock only moves forward, so each test starts its
 // subscription in a later year than the test before it.
-let env: TestWorkflowEnvironment;
+let h: SubscriptionHarness;
 let pool: DatabasePool;
-let simulator: StripeSimulator;
-let bundle: WorkflowBundleWithSourceMap;
-// env.client unlocks time skipping while it waits, and the server then runs its clock ahead to
-// any timer it likes; a plain client leaves the clock where skipTo put it, so every date in
-// these tests is one the test chose.
-let client: Client;
 
 beforeAll(async () => {
-  [env, pool, simulator, bundle] = await Promise.all([
-    startTimeSkippingEnvironment(),
-    testPool(),
-    startStripeSimulator({ port: 0, stripeMockUrl: requiredEnv('STRIPE_MOCK_URL') }),
-    bundleWorkflows(),
-  ]);
-  client = new Client({ connection: env.connection });
+  h = await startSubscriptionHarness();
+  pool = h.pool;
 });
 
 afterAll(async () => {
-  for (const router of routers) router.shutdown();
-  await env?.teardown();
-  await simulator?.close();
-  await pool?.end();
+  await h?.teardown();
 });
 
 /** Retries on days 1, 3, 5 and 7 after the first failure, at its time of day: dates a test can state. */
 const FIXED_POLICY: DunningPolicy = { ...DEFAULT_DUNNING_POLICY, strategy: 'fixed' };
 
-function communityPrice(interval: BillingInterval): PriceSnapshot {
-  const lookup = lookupRecurringPrice('community', interval, 'USD');
-  if (!lookup.ok) throw new Error(lookup.reason);
-  return lookup.price;
-}
-
-const routers: PaymentRouter[] = [];
-
-async function newWorker(taskQueue: string): Promise<Worker> {
-  const stripe = createStripeGateway({ apiKey: 'sk_test_workflowtests', host: '127.0.0.1', port: simulator.port, protocol: 'http' });
-  const billing = await createBillingWorker({ connection: env.nativeConnection, taskQueue, pool, gateways: [stripe], workflowBundle: bundle });
-  routers.push(billing.router);
-  return billing.worker;
-}
-
-/** The subscription under test: time is moved only while it has no work in flight. */
-let current: WorkflowHandle | undefined;
-
-function skipTo(instant: string): Promise<void> {
-  return skipToInstant(env, instant, current ? [current] : []);
-}
-
-/**
- * Moves the test server's clock to `instant` one billing date at a time, waiting at each date
- * until the workflow has billed it, so every renewal runs at its own moment and in order.
- */
-async function advanceTo(handle: WorkflowHandle<typeof subscriptionWorkflow>, instant: string): Promise<void> {
-  for (;;) {
-    const next = (await handle.query(getSubscription)).nextCharge;
-    if (!next || Date.parse(next.at) > Date.parse(instant)) break;
-    await skipTo(next.at);
-    await waitFor(async () => (await handle.query(getSubscription)).nextCharge?.at !== next.at, `the charge due ${next.at}`);
-  }
-  await skipTo(instant);
-}
-
-async function startSubscription(
+function startSubscription(
   taskQueue: string,
   interval: BillingInterval,
   startAt: string,
@@ -109,15 +41,13 @@ async function startSubscription(
   periodsPerRun?: number,
   dunningPolicy?: DunningPolicy,
 ) {
-  const customerId = await createTestCustomer(pool);
-  const subscriptionId = uniqueSubscriptionId();
-  const handle = await client.workflow.start(subscriptionWorkflow, {
-    workflowId: subscriptionWorkflowId(subscriptionId),
-    taskQueue,
-    args: [{ subscriptionId, customerId, plan: communityPrice(interval), paymentMethodToken, startAt, periodsPerRun, reactivationWindowDays: 0, ...(dunningPolicy ? { dunningPolicy } : {}) }],
+  return h.start(taskQueue, {
+    plan: price('community', interval),
+    paymentMethodToken,
+    startAt,
+    ...(periodsPerRun ? { periodsPerRun } : {}),
+    ...(dunningPolicy ? { dunningPolicy } : {}),
   });
-  current = handle;
-  return { handle, subscriptionId, customerId };
 }
 
 /**
@@ -129,29 +59,25 @@ async function recordHistoryIfAsked(name: string, handle: WorkflowHandle): Promi
   if (process.env.RECORD_HISTORIES !== '1') return;
   // The Temporal CLI writes the same JSON the Web UI downloads and runReplayHistory reads.
   const json = execFileSync(requiredEnv('TEMPORAL_CLI'), [
-    'workflow', 'show', '--workflow-id', handle.workflowId, '--address', env.address, '--output', 'json',
+    'workflow', 'show', '--workflow-id', handle.workflowId, '--address', h.address, '--output', 'json',
   ]);
   writeFileSync(join(__dirname, 'histories', `${name}.json`), json);
-}
-
-async function chargesFor(subscriptionId: string) {
-  return (await simulator.charges()).filter((c) => c.metadata.subscription_id === subscriptionId);
 }
 
 describe('subscription workflow (time-skipping)', () => {
   it('bills a monthly Community subscription started Jan 31 on the clamped month ends: 13 invoices of 9700 cents in a year', async () => {
     const taskQueue = uniqueTaskQueue('monthly');
-    const worker = await newWorker(taskQueue);
+    const worker = await h.newWorker(taskQueue);
     await worker.runUntil(async () => {
       const { handle, subscriptionId } = await startSubscription(taskQueue, 'month', '2031-01-31T15:00:00.000Z');
       const firstRunId = (await handle.describe()).runId;
-      await advanceTo(handle, '2032-02-01T00:00:00.000Z');
+      await h.advanceTo(handle, '2032-02-01T00:00:00.000Z');
       const view = await handle.query(getSubscription);
       expect(view.status).toBe('active');
       expect(view.currentPeriod).toEqual({ index: 12, start: '2032-01-31T15:00:00.000Z', end: '2032-02-29T15:00:00.000Z' });
       expect(view.nextCharge).toEqual({ at: '2032-02-29T15:00:00.000Z', amount: 9700, currency: 'USD' });
       // 12 periods per run: the 13th was billed by a run that continued as new.
-      expect((await client.workflow.getHandle(handle.workflowId).describe()).runId).not.toBe(firstRunId);
+      expect((await h.client.workflow.getHandle(handle.workflowId).describe()).runId).not.toBe(firstRunId);
 
       const invoices = await listSubscriptionInvoices(pool, subscriptionId);
       expect(invoices.map((i) => i.period_start)).toEqual([
@@ -173,7 +99,7 @@ describe('subscription workflow (time-skipping)', () => {
       expect(invoices.map((i) => i.status)).toEqual(Array(13).fill('paid'));
       expect(invoices[1]!.period_end).toBe('2031-03-31T15:00:00.000Z');
 
-      const charges = await chargesFor(subscriptionId);
+      const charges = await h.chargesFor(subscriptionId);
       expect(charges.map((c) => c.amount)).toEqual(Array(13).fill(9700));
 
       const ids = invoices.map((i) => i.id);
@@ -193,16 +119,16 @@ describe('subscription workflow (time-skipping)', () => {
 
   it('bills an annual Community subscription twice in a year and a day: 97000 cents each', async () => {
     const taskQueue = uniqueTaskQueue('annual');
-    const worker = await newWorker(taskQueue);
+    const worker = await h.newWorker(taskQueue);
     await worker.runUntil(async () => {
       const { handle, subscriptionId } = await startSubscription(taskQueue, 'year', '2033-01-31T15:00:00.000Z');
-      await advanceTo(handle, '2034-02-01T00:00:00.000Z');
+      await h.advanceTo(handle, '2034-02-01T00:00:00.000Z');
       const invoices = await listSubscriptionInvoices(pool, subscriptionId);
       expect(invoices.map((i) => [i.period_start, i.period_end, i.total])).toEqual([
         ['2033-01-31T15:00:00.000Z', '2034-01-31T15:00:00.000Z', 97_000],
         ['2034-01-31T15:00:00.000Z', '2035-01-31T15:00:00.000Z', 97_000],
       ]);
-      expect((await chargesFor(subscriptionId)).map((c) => c.amount)).toEqual([97_000, 97_000]);
+      expect((await h.chargesFor(subscriptionId)).map((c) => c.amount)).toEqual([97_000, 97_000]);
       await handle.executeUpdate(cancelSubscription, { args: [{ when: 'now' }] });
       // Let it finish while the worker runs: a pending activity would stop the test server's clock.
       expect((await handle.result()).status).toBe('canceled');
@@ -212,10 +138,10 @@ describe('subscription workflow (time-skipping)', () => {
 
   it('cancel at period end finishes the paid period and never renews', async () => {
     const taskQueue = uniqueTaskQueue('cancel-period-end');
-    const worker = await newWorker(taskQueue);
+    const worker = await h.newWorker(taskQueue);
     await worker.runUntil(async () => {
       const { handle, subscriptionId } = await startSubscription(taskQueue, 'month', '2035-03-15T15:00:00.000Z');
-      await advanceTo(handle, '2035-03-16T00:00:00.000Z');
+      await h.advanceTo(handle, '2035-03-16T00:00:00.000Z');
       const afterCancel = await handle.executeUpdate(cancelSubscription, { args: [{ when: 'period_end' }] });
       expect(afterCancel.status).toBe('active');
       expect(afterCancel.cancelAtPeriodEnd).toBe(true);
@@ -226,23 +152,23 @@ describe('subscription workflow (time-skipping)', () => {
       });
       expect((await handle.query(getSubscription)).cancelAtPeriodEnd).toBe(true);
 
-      await skipTo('2035-04-15T15:00:00.000Z');
+      await h.skipTo('2035-04-15T15:00:00.000Z');
       const final = await handle.result();
       expect(final.status).toBe('canceled');
       expect(final.canceledAt).toBe('2035-04-15T15:00:00.000Z');
       expect(final.currentPeriod).toEqual({ index: 0, start: '2035-03-15T15:00:00.000Z', end: '2035-04-15T15:00:00.000Z' });
-      await skipTo('2035-07-01T00:00:00.000Z');
+      await h.skipTo('2035-07-01T00:00:00.000Z');
       expect((await listSubscriptionInvoices(pool, subscriptionId)).map((i) => i.period_start)).toEqual(['2035-03-15T15:00:00.000Z']);
-      expect((await chargesFor(subscriptionId)).length).toBe(1);
+      expect((await h.chargesFor(subscriptionId)).length).toBe(1);
     });
   });
 
   it('an immediate cancel charges nothing more', async () => {
     const taskQueue = uniqueTaskQueue('cancel-now');
-    const worker = await newWorker(taskQueue);
+    const worker = await h.newWorker(taskQueue);
     await worker.runUntil(async () => {
       const { handle, subscriptionId } = await startSubscription(taskQueue, 'month', '2036-03-15T15:00:00.000Z');
-      await advanceTo(handle, '2036-05-20T00:00:00.000Z'); // Mar 15, Apr 15 and May 15 billed
+      await h.advanceTo(handle, '2036-05-20T00:00:00.000Z'); // Mar 15, Apr 15 and May 15 billed
       const canceled = await handle.executeUpdate(cancelSubscription, { args: [{ when: 'now', reason: 'customer request' }] });
       expect(canceled.status).toBe('canceled');
       expect(canceled.nextCharge).toBeNull();
@@ -253,25 +179,21 @@ describe('subscription workflow (time-skipping)', () => {
         ['incomplete', 'active', 'first payment succeeded'],
         ['active', 'canceled', 'Canceled now; access ends immediately. Reason: customer request'],
       ]);
-      await skipTo('2036-09-01T00:00:00.000Z');
+      await h.skipTo('2036-09-01T00:00:00.000Z');
       expect((await listSubscriptionInvoices(pool, subscriptionId)).length).toBe(3);
-      expect((await chargesFor(subscriptionId)).map((c) => c.amount)).toEqual([9700, 9700, 9700]);
+      expect((await h.chargesFor(subscriptionId)).map((c) => c.amount)).toEqual([9700, 9700, 9700]);
       await recordHistoryIfAsked('v2-cancel-now-after-three-renewals', handle);
     });
   });
 
-  async function attemptsOf(invoiceId: string) {
-    return (await listAttemptsForInvoices(pool, [invoiceId])).map((a) => [a.attempt, a.outcome, a.decline_code]);
-  }
-
   async function skipToAndWaitForAttempts(instant: string, invoiceId: string, count: number) {
-    await skipTo(instant);
-    await waitFor(async () => (await listAttemptsForInvoices(pool, [invoiceId])).filter((a) => a.outcome !== 'pending').length >= count, `${count} attempts on ${invoiceId}`);
+    await h.skipTo(instant);
+    await h.waitForAttempts(invoiceId, count);
   }
 
   it('a declined first payment is retried on days 1, 3, 5 and 7 (fixed schedule), then the never-started subscription is canceled and written off', async () => {
     const taskQueue = uniqueTaskQueue('first-decline');
-    const worker = await newWorker(taskQueue);
+    const worker = await h.newWorker(taskQueue);
     await worker.runUntil(async () => {
       const { handle, subscriptionId } = await startSubscription(taskQueue, 'month', '2037-01-10T12:00:00.000Z', 'pm_card_chargeDeclinedInsufficientFunds', undefined, FIXED_POLICY);
       const invoiceId = renewalInvoiceId(subscriptionId, 0);
@@ -280,7 +202,7 @@ describe('subscription workflow (time-skipping)', () => {
       await skipToAndWaitForAttempts('2037-01-11T12:00:00.000Z', invoiceId, 2); // first failure + 1 day
       await skipToAndWaitForAttempts('2037-01-13T12:00:00.000Z', invoiceId, 3); // + 3 days
       await skipToAndWaitForAttempts('2037-01-15T12:00:00.000Z', invoiceId, 4); // + 5 days
-      await skipTo('2037-01-17T12:00:00.000Z'); // + 7 days: the last try
+      await h.skipTo('2037-01-17T12:00:00.000Z'); // + 7 days: the last try
       const final = await handle.result();
       expect(final.status).toBe('canceled');
       expect(final.statusHistory.at(-1)?.cause).toBe(
@@ -288,8 +210,8 @@ describe('subscription workflow (time-skipping)', () => {
       );
       expect(final.lastPayment).toMatchObject({ outcome: 'declined', declineCode: 'insufficient_funds' });
       expect(final.lastPayment?.at.slice(0, 19)).toBe('2037-01-17T12:00:00'); // to the second: the task runs ms later
-      expect(await attemptsOf(invoiceId)).toEqual([1, 2, 3, 4, 5].map((n) => [n, 'declined', 'insufficient_funds']));
-      expect(await chargesFor(subscriptionId)).toEqual([]);
+      expect(await h.attemptsOf(invoiceId)).toEqual([1, 2, 3, 4, 5].map((n) => [n, 'declined', 'insufficient_funds']));
+      expect(await h.chargesFor(subscriptionId)).toEqual([]);
       // Nothing was collected: the 9700 receivable is written off to bad debt.
       expect(await accountBalances(pool, [invoiceId])).toEqual([
         { account: 'accounts_receivable', balance: 0 },
@@ -302,10 +224,10 @@ describe('subscription workflow (time-skipping)', () => {
 
   it('a declined renewal goes past_due; a new payment method retries at once and the next renewal keeps its date', async () => {
     const taskQueue = uniqueTaskQueue('renewal-decline');
-    const worker = await newWorker(taskQueue);
+    const worker = await h.newWorker(taskQueue);
     await worker.runUntil(async () => {
       const { handle, subscriptionId, customerId } = await startSubscription(taskQueue, 'month', '2038-01-10T12:00:00.000Z', 'pm_card_visa', undefined, FIXED_POLICY);
-      await advanceTo(handle, '2038-01-11T00:00:00.000Z');
+      await h.advanceTo(handle, '2038-01-11T00:00:00.000Z');
       // The card on file is replaced by one that will be declined, and the old one removed (a
       // saved backup would otherwise be tried, and pay).
       await detachPaymentMethod(pool, customerId, 'pm_card_visa');
@@ -315,10 +237,10 @@ describe('subscription workflow (time-skipping)', () => {
       // The attempt row is written before the workflow hears the outcome: wait for its view.
       await waitFor(async () => (await handle.query(getSubscription)).status === 'past_due', 'past_due');
       await skipToAndWaitForAttempts('2038-02-11T12:00:00.000Z', renewal, 2);
-      await skipTo('2038-02-12T08:00:00.000Z');
+      await h.skipTo('2038-02-12T08:00:00.000Z');
       await handle.signal(paymentMethodUpdated, { token: 'pm_card_mastercard' });
       await waitFor(async () => (await handle.query(getSubscription)).status === 'active', 'recovery');
-      expect(await attemptsOf(renewal)).toEqual([
+      expect(await h.attemptsOf(renewal)).toEqual([
         [1, 'declined', 'insufficient_funds'],
         [2, 'declined', 'insufficient_funds'],
         [3, 'succeeded', null],
@@ -337,16 +259,16 @@ describe('subscription workflow (time-skipping)', () => {
 
   it('continue-as-new carries state: a payment method given in one run is charged by the next', async () => {
     const taskQueue = uniqueTaskQueue('carry');
-    const worker = await newWorker(taskQueue);
+    const worker = await h.newWorker(taskQueue);
     await worker.runUntil(async () => {
       // One period per run: every renewal happens in a fresh run.
       const { handle, subscriptionId } = await startSubscription(taskQueue, 'month', '2039-01-15T12:00:00.000Z', 'pm_card_visa', 1);
-      await advanceTo(handle, '2039-01-16T00:00:00.000Z');
+      await h.advanceTo(handle, '2039-01-16T00:00:00.000Z');
       const runAfterFirst = (await handle.describe()).runId;
-      await client.workflow.getHandle(handle.workflowId).signal(paymentMethodUpdated, { token: 'pm_card_mastercard' });
-      await advanceTo(handle, '2039-03-16T00:00:00.000Z');
+      await h.client.workflow.getHandle(handle.workflowId).signal(paymentMethodUpdated, { token: 'pm_card_mastercard' });
+      await h.advanceTo(handle, '2039-03-16T00:00:00.000Z');
       expect((await handle.describe()).runId).not.toBe(runAfterFirst);
-      const charges = await chargesFor(subscriptionId);
+      const charges = await h.chargesFor(subscriptionId);
       expect(charges.map((c) => [c.paymentMethod, c.amount])).toEqual([
         ['pm_card_visa', 9700],
         ['pm_card_mastercard', 9700],
