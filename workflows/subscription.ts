@@ -12,6 +12,7 @@
 import {
   ActivityFailure,
   allHandlersFinished,
+  ApplicationFailure,
   condition,
   continueAsNew,
   log,
@@ -174,7 +175,6 @@ async function runSubscription(input: SubscriptionWorkflowInput): Promise<Subscr
 
   /** Bumped by every accepted change, so a sleeping loop wakes and plans again. */
   let changeSeq = 0;
-  let cancelNowRequested = false;
   let paymentMethodChanged = false;
   /** A payment the gateway confirmed asynchronously (webhook) for the invoice being collected. */
   let externalPayment: GatewayEvent | null = null;
@@ -183,6 +183,13 @@ async function runSubscription(input: SubscriptionWorkflowInput): Promise<Subscr
   let accessRevokedPublished = false;
   /** The first period's charge has been tried (the view's next charge moves on to the renewal). */
   let firstChargeMade = input.carried !== undefined;
+  /**
+   * True from the start of collecting an invoice until the charge's outcome is in the state
+   * (period paid, a dunning step taken, or the end action applied); false while dunning sleeps.
+   * Lifecycle updates wait for it: a cancel or plan change that arrives while money is moving
+   * applies to what the charge left, never to a state the charge's result would then overwrite.
+   */
+  let collecting = false;
 
   const ended = () => s.sub.status === 'canceled' || s.sub.status === 'unpaid';
 
@@ -297,7 +304,6 @@ async function runSubscription(input: SubscriptionWorkflowInput): Promise<Subscr
     s.sub = decision.state;
     changeSeq += 1;
     if (decision.anchorReset) s.epoch += 1;
-    if (decision.kind === 'cancel' && decision.timing === 'now') cancelNowRequested = true;
     let invoiceId: string | null = null;
     if (decision.invoiceLines.length > 0) {
       if (decision.amountDue > 0 || decision.kind === 'reactivate') {
@@ -346,9 +352,23 @@ async function runSubscription(input: SubscriptionWorkflowInput): Promise<Subscr
     if (queue.length > 0 && change.kind !== 'cancel') throw new Error('an earlier change is still being billed; try again in a moment');
   };
 
+  /** Applies a validated change once no charge is in flight; refuses it if the charge's outcome made it invalid. */
+  const applyWhenSettled = async (change: SubscriptionChange, reason?: string): Promise<SubscriptionChangeResult> => {
+    // Histories from before this rule applied the change at once; patched() keeps them replaying.
+    if (collecting && patched('changes-wait-for-charge')) {
+      await condition(() => !collecting);
+      try {
+        validateChange(change);
+      } catch (error) {
+        throw ApplicationFailure.nonRetryable((error as Error).message, 'ChangeRefused');
+      }
+    }
+    return applyChange(change, reason);
+  };
+
   setHandler(getSubscription, view);
-  setHandler(changeSubscription, (change) => applyChange(change), { validator: validateChange });
-  setHandler(cancelSubscription, ({ when, reason }) => applyChange({ kind: 'cancel', when }, reason).subscription, {
+  setHandler(changeSubscription, (change) => applyWhenSettled(change), { validator: validateChange });
+  setHandler(cancelSubscription, async ({ when, reason }) => (await applyWhenSettled({ kind: 'cancel', when }, reason)).subscription, {
     validator: ({ when }) => validateChange({ kind: 'cancel', when }),
   });
   setHandler(
@@ -414,7 +434,7 @@ async function runSubscription(input: SubscriptionWorkflowInput): Promise<Subscr
     await publish();
     if (s.sub.status === 'incomplete') {
       // The first period starts at the chosen anchor (now, or a later start date).
-      await sleepUntil(s.sub.currentPeriod!.start, () => cancelNowRequested);
+      await sleepUntil(s.sub.currentPeriod!.start, ended);
       if (!ended()) await billCurrentPeriod();
     }
   }
@@ -437,7 +457,7 @@ async function runSubscription(input: SubscriptionWorkflowInput): Promise<Subscr
     }
     const wakeAt = s.sub.status === 'paused' ? s.sub.pause?.resumesAt ?? null : periodStart(s.sub.anchor, s.sub.plan.interval, s.sub.nextPeriodIndex);
     const seen = changeSeq;
-    const interrupted = await sleepUntil(wakeAt, () => changeSeq !== seen || queue.length > 0 || cancelNowRequested);
+    const interrupted = await sleepUntil(wakeAt, () => changeSeq !== seen || queue.length > 0 || ended());
     if (interrupted || ended()) continue;
 
     if (s.sub.status === 'paused') {
@@ -460,7 +480,6 @@ async function runSubscription(input: SubscriptionWorkflowInput): Promise<Subscr
 
   await publish();
   // Ended: a reactivation (an update) within the window picks the subscription up again.
-  cancelNowRequested = false;
   if (reactivationWindowMs <= 0 || !(await condition(() => !ended(), reactivationWindowMs))) break;
   }
   await condition(allHandlersFinished);
@@ -515,30 +534,38 @@ async function runSubscription(input: SubscriptionWorkflowInput): Promise<Subscr
 
   /** After collecting a period's invoice: the period is paid, or dunning's end action applies. */
   async function settle(invoice: Invoice, outcome: Collection): Promise<void> {
-    if (outcome.kind === 'interrupted') return;
-    if (outcome.kind === 'paid') {
-      // What the period cost before tax and credits: what a later proration gives back.
-      const periodLineAfterDiscount = invoice.lines[0]!.amount - (invoice.lines[0]!.discountAmount ?? 0);
-      s.sub = markPeriodPaid(s.sub, periodLineAfterDiscount);
-      transition('active', s.sub.currentPeriod?.index === 0 && s.epoch === 0 ? 'first payment succeeded' : 'renewal paid');
-      await publish();
-      return;
+    try {
+      if (outcome.kind === 'interrupted') return;
+      if (outcome.kind === 'paid') {
+        // What the period cost before tax and credits: what a later proration gives back.
+        const periodLineAfterDiscount = invoice.lines[0]!.amount - (invoice.lines[0]!.discountAmount ?? 0);
+        s.sub = markPeriodPaid(s.sub, periodLineAfterDiscount);
+        transition('active', s.sub.currentPeriod?.index === 0 && s.epoch === 0 ? 'first payment succeeded' : 'renewal paid');
+        await publish();
+        return;
+      }
+      await applyEndAction(invoice, outcome);
+    } finally {
+      collecting = false;
     }
-    await applyEndAction(invoice, outcome);
   }
 
   async function collectChangeInvoice(queued: QueuedInvoice): Promise<void> {
     const outcome = await collect(queued.invoice, { firstPayment: queued.firstPayment });
-    if (outcome.kind === 'paid') {
-      if (queued.firstPayment) {
-        const period = s.sub.currentPeriod!;
-        s.sub = { ...s.sub, status: 'active', paid: fullPeriodCoverage(s.sub.plan, s.sub.quantity, period) };
-        transition('active', 'reactivation paid');
+    try {
+      if (outcome.kind === 'paid') {
+        if (queued.firstPayment) {
+          const period = s.sub.currentPeriod!;
+          s.sub = { ...s.sub, status: 'active', paid: fullPeriodCoverage(s.sub.plan, s.sub.quantity, period) };
+          transition('active', 'reactivation paid');
+        }
+        await publish();
+        return;
       }
-      await publish();
-      return;
+      if (outcome.kind === 'ended') await applyEndAction(queued.invoice, outcome);
+    } finally {
+      collecting = false;
     }
-    if (outcome.kind === 'ended') await applyEndAction(queued.invoice, outcome);
   }
 
   async function applyEndAction(invoice: Invoice, outcome: Extract<Collection, { kind: 'ended' }>): Promise<void> {
@@ -564,6 +591,7 @@ async function runSubscription(input: SubscriptionWorkflowInput): Promise<Subscr
    * Interrupted when the subscription is canceled meanwhile.
    */
   async function collect(invoice: Invoice, opts: { firstPayment: boolean }): Promise<Collection> {
+    collecting = true; // the caller's settle() clears it once the outcome is in the state
     await issueInvoice(invoice);
     if (invoice.total <= 0) {
       await settleInvoiceWithoutCharge({ invoiceId: invoice.id, at: now() });
@@ -611,7 +639,9 @@ async function runSubscription(input: SubscriptionWorkflowInput): Promise<Subscr
         }
         if (step.kind === 'end_with_action') return { kind: 'ended', action: step.action, reason: step.reason };
         const until = step.kind === 'retry_at' ? step.at : step.until;
-        await sleepWithGrace(until, () => cancelNowRequested || paymentMethodChanged || externalPayment !== null);
+        collecting = false; // changes may apply while dunning waits
+        await sleepWithGrace(until, () => ended() || paymentMethodChanged || externalPayment !== null);
+        collecting = true;
         if (ended()) return { kind: 'interrupted' };
         const paidElsewhere = takeExternalPayment(invoice);
         if (paidElsewhere) {

@@ -101,11 +101,10 @@ it('a worker killed mid-renewal: the renewal completes with exactly one charge a
     { account: 'revenue', balance: -9700 },
   ]);
 
-  // Cleanup by terminate: a cancel update here crashes the spawned worker's workflow thread
-  // ("async hook stack has become corrupted") when the workflow completes — seen only with a
-  // worker process started from workers/main.ts after a crash, never in-process; under
-  // investigation (see the issue notes). The renewal above is what this test is about.
-  await handle.terminate('test finished');
+  // The customer cancels now; the second worker (which rebuilt the workflow from history) ends it.
+  const canceled = await handle.executeUpdate(cancelSubscription, { args: [{ when: 'now' }] });
+  expect(canceled.status).toBe('canceled');
+  expect((await handle.result()).status).toBe('canceled');
   second.kill('SIGTERM');
   await exited(second);
 });

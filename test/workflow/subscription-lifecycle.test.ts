@@ -1,5 +1,6 @@
 // The subscription lifecycle through the workflow's updates, under time skipping, with the real
 // activities. Every cent and date is worked out by hand in the comments.
+import { WorkflowUpdateStage } from '@temporalio/client';
 import { listSubscriptionInvoices } from '../../db/invoices';
 import { accountBalances } from '../../db/ledger';
 import type { Coupon } from '../../domain/discounts';
@@ -253,6 +254,78 @@ describe('subscription lifecycle (time-skipping)', () => {
       await handle.executeUpdate(cancelSubscription, { args: [{ when: 'now' }] });
       await h.skipTo('2045-04-25T00:00:00.000Z'); // past the 30-day window: the workflow completes
       expect((await handle.result()).status).toBe('canceled');
+    });
+  });
+
+  // A change that arrives while a charge is in flight applies to what the charge left: it waits
+  // for the outcome instead of being overwritten by it (which once revived a canceled
+  // subscription and spun its loop until the worker's deadlock detector killed it).
+  describe('a change while the renewal charge is in flight', () => {
+    /** Starts a Community subscription, pays its first month, and holds the renewal's charge at the gateway. */
+    async function renewalInFlight(taskQueue: string, startAt: string, renewalAt: string) {
+      const started = await h.start(taskQueue, { plan: price('community', 'month'), paymentMethodToken: 'pm_card_visa', startAt });
+      await h.advanceTo(started.handle, startAt);
+      await h.waitForAttempts(subscriptionInvoiceId(started.subscriptionId, { epoch: 0, periodIndex: 0 }), 1);
+      const renewal = subscriptionInvoiceId(started.subscriptionId, { epoch: 0, periodIndex: 1 });
+      h.simulator.hold(renewal);
+      await h.skipTo(renewalAt);
+      await h.simulator.waitForCharge((c) => c.metadata.invoice_id === renewal);
+      return { ...started, renewal };
+    }
+
+    it('cancel now: the renewal that was being charged is paid, then the subscription is canceled and the workflow ends', async () => {
+      const taskQueue = uniqueTaskQueue('cancel-inflight');
+      const worker = await h.newWorker(taskQueue);
+      await worker.runUntil(async () => {
+        const { handle, subscriptionId, renewal } = await renewalInFlight(taskQueue, '2046-01-01T00:00:00.000Z', '2046-02-01T00:00:00.000Z');
+        const update = await handle.startUpdate(cancelSubscription, { args: [{ when: 'now' }], waitForStage: WorkflowUpdateStage.ACCEPTED });
+        h.simulator.release();
+        const view = await update.result();
+        expect(view.status).toBe('canceled');
+        expect(view.lastPayment).toMatchObject({ invoiceId: renewal, outcome: 'succeeded', amount: 9_700 });
+        expect(view.nextCharge).toBeNull();
+        expect(view.statusHistory.map((c) => [c.from, c.to])).toEqual([
+          [null, 'incomplete'],
+          ['incomplete', 'active'],
+          ['active', 'canceled'],
+        ]);
+        expect(view.canceledAt?.slice(0, 16)).toBe('2046-02-01T00:00');
+        expect((await handle.result()).status).toBe('canceled');
+        const invoices = await listSubscriptionInvoices(h.pool, subscriptionId);
+        expect(invoices.map((i) => [i.id, i.total, i.status])).toEqual([
+          [subscriptionInvoiceId(subscriptionId, { epoch: 0, periodIndex: 0 }), 9_700, 'paid'],
+          [renewal, 9_700, 'paid'],
+        ]);
+        expect((await h.chargesFor(subscriptionId)).map((c) => c.amount)).toEqual([9_700, 9_700]);
+      });
+    });
+
+    it('upgrade to Elite: prorated against the renewal just paid (a full unused February), not against an unpaid period', async () => {
+      const taskQueue = uniqueTaskQueue('upgrade-inflight');
+      const worker = await h.newWorker(taskQueue);
+      await worker.runUntil(async () => {
+        const { handle, subscriptionId, renewal } = await renewalInFlight(taskQueue, '2047-01-01T00:00:00.000Z', '2047-02-01T00:00:00.000Z');
+        const update = await handle.startUpdate(changeSubscription, {
+          args: [{ kind: 'change_plan', plan: price('elite', 'month') }],
+          waitForStage: WorkflowUpdateStage.ACCEPTED,
+        });
+        h.simulator.release();
+        const result = await update.result();
+        // February 1-28 is wholly unused: credit the 9700 just paid, charge 500000 -> 490300 due.
+        expect(result).toMatchObject({ kind: 'change_plan', timing: 'now', amountDue: 490_300, invoiceId: subscriptionInvoiceId(subscriptionId, { change: 1 }) });
+        await h.waitForAttempts(result.invoiceId!, 1);
+        const invoices = await listSubscriptionInvoices(h.pool, subscriptionId);
+        expect(invoices.map((i) => [i.id, i.total, i.status])).toEqual([
+          [subscriptionInvoiceId(subscriptionId, { epoch: 0, periodIndex: 0 }), 9_700, 'paid'],
+          [renewal, 9_700, 'paid'],
+          [subscriptionInvoiceId(subscriptionId, { change: 1 }), 490_300, 'paid'],
+        ]);
+        expect((await h.chargesFor(subscriptionId)).map((c) => c.amount)).toEqual([9_700, 9_700, 490_300]);
+        await waitFor(async () => (await handle.query(getSubscription)).nextCharge?.amount === 500_000, 'the Elite price on the next renewal');
+        expect((await handle.query(getSubscription)).nextCharge).toEqual({ at: '2047-03-01T00:00:00.000Z', amount: 500_000, currency: 'USD' });
+        await handle.executeUpdate(cancelSubscription, { args: [{ when: 'now' }] });
+        await handle.result();
+      });
     });
   });
 });
