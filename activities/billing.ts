@@ -4,9 +4,9 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { DatabasePool } from 'slonik';
 import { findCustomer, setStripeCustomerId } from '../db/customers';
-import { markInvoicePaid, recordIssuedInvoice } from '../db/invoices';
+import { amountStillOwed, markInvoicePaid, recordIssuedInvoice } from '../db/invoices';
 import { postJournalEntry } from '../db/ledger';
-import { recordAttemptOutcome, recordAttemptStarted } from '../db/payments';
+import { findAttemptAmount, recordAttemptOutcome, recordAttemptStarted } from '../db/payments';
 import { recordSubscriptionProgress, upsertSubscription, type SubscriptionProgress, type SubscriptionRecord } from '../db/subscriptions';
 import { paymentReceivedEntry } from '../domain/ledger';
 import type { Currency } from '../domain/money';
@@ -44,7 +44,15 @@ export interface ChargeInvoiceRequest {
 }
 
 export type ChargeInvoiceResult =
-  | { readonly outcome: 'succeeded'; readonly gateway: GatewayName; readonly reference: string }
+  | {
+      readonly outcome: 'succeeded';
+      readonly gateway: GatewayName;
+      readonly reference: string;
+      /** What was charged: less than asked when credit notes took part of the invoice off meanwhile. */
+      readonly amount?: number;
+      /** Set when credit notes had settled the whole invoice: nothing was charged. */
+      readonly settledBy?: 'credit';
+    }
   | { readonly outcome: 'declined'; readonly gateway: GatewayName; readonly declineCode: string; readonly message: string }
   | { readonly outcome: 'requires_action'; readonly gateway: GatewayName; readonly reference: string };
 
@@ -105,12 +113,21 @@ export function createBillingActivities({ pool, router, stripe }: BillingDepende
       const context = Context.current();
       const paymentMethods = await paymentMethodsForCharge(request);
       const primary = paymentMethods[0]!;
+      // Charge what is still owed, never the invoice's total blindly: a credit note issued while
+      // dunning waited has taken part (or all) of it off. A retried activity keeps the amount its
+      // first try started with, since the gateway binds the idempotency key to it.
+      const started = await findAttemptAmount(pool, idempotencyKey);
+      const owed = started ?? (await amountStillOwed(pool, request.invoiceId)) ?? request.amount;
+      if (owed <= 0) {
+        return { outcome: 'succeeded', gateway: primary.gateway, reference: `credited:${request.invoiceId}`, amount: 0, settledBy: 'credit' };
+      }
+      const amount = Math.min(request.amount, owed);
       await recordAttemptStarted(pool, {
         idempotencyKey,
         invoiceId: request.invoiceId,
         attempt: request.attempt,
         gateway: primary.gateway,
-        amount: request.amount,
+        amount,
         currency: request.currency,
         paymentMethodToken: primary.token,
         ...attemptFacts(request),
@@ -121,7 +138,7 @@ export function createBillingActivities({ pool, router, stripe }: BillingDepende
       const heartbeat = setInterval(() => context.heartbeat(), 1_000);
       const routed = await router
         .charge({
-          amount: { amount: request.amount, currency: request.currency },
+          amount: { amount, currency: request.currency },
           idempotencyKey,
           description: request.description,
           metadata: {
@@ -147,7 +164,7 @@ export function createBillingActivities({ pool, router, stripe }: BillingDepende
             invoiceId: request.invoiceId,
             attempt: request.attempt,
             gateway: step.gateway,
-            amount: request.amount,
+            amount,
             currency: request.currency,
             paymentMethodToken: tokenOfKey.get(step.idempotencyKey) ?? null,
             ...attemptFacts(request),
@@ -157,7 +174,7 @@ export function createBillingActivities({ pool, router, stripe }: BillingDepende
         // The outcome may have come from a lookup (no charge step): record it on its key too.
         if (routed.idempotencyKey) await recordAttemptOutcome(tx, routed.idempotencyKey, outcome, latencyMs);
         if (outcome.status === 'succeeded') {
-          await markInvoicePaid(tx, request.invoiceId, request.amount, request.attemptedAt);
+          await markInvoicePaid(tx, request.invoiceId, amount, request.attemptedAt);
           await postJournalEntry(
             tx,
             paymentReceivedEntry({
@@ -165,7 +182,7 @@ export function createBillingActivities({ pool, router, stripe }: BillingDepende
               invoiceId: request.invoiceId,
               gateway: outcome.gateway,
               currency: request.currency,
-              amount: request.amount,
+              amount,
               receivedAt: request.attemptedAt,
             }),
           );
@@ -176,7 +193,8 @@ export function createBillingActivities({ pool, router, stripe }: BillingDepende
         // retrying with the same key is safe, the retry looks before it charges.
         throw ApplicationFailure.retryable(`${outcome.gateway}: ${outcome.message}`, 'GatewayError');
       }
-      return toResult(outcome);
+      const result = toResult(outcome);
+      return result.outcome === 'succeeded' ? { ...result, amount } : result;
     },
   };
 

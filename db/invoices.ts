@@ -61,6 +61,16 @@ export async function listSubscriptionInvoices(db: CommonQueryMethods, subscript
     FROM invoices WHERE subscription_id = ${subscriptionId} ORDER BY issued_at`);
 }
 
+/**
+ * What is still owed on an invoice: its total less what was paid and what credit notes took off
+ * (a credit note may be issued while the invoice is still being collected). Null when unknown.
+ */
+export async function amountStillOwed(db: CommonQueryMethods, invoiceId: string): Promise<number | null> {
+  return db.maybeOneFirst(sql.type(z.object({ owed: z.number() }))`
+    SELECT CASE WHEN status = 'open' THEN total - amount_paid - amount_credited ELSE 0 END AS owed
+    FROM invoices WHERE id = ${invoiceId}`);
+}
+
 export async function markInvoicePaid(db: CommonQueryMethods, invoiceId: string, amount: number, paidAt: string): Promise<void> {
   await db.query(sql.unsafe`
     UPDATE invoices SET status = 'paid', amount_paid = amount_paid + ${amount}, paid_at = ${paidAt}::timestamptz

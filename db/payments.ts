@@ -32,6 +32,12 @@ export async function recordAttemptStarted(
     ON CONFLICT (idempotency_key) DO NOTHING`);
 }
 
+/** The amount an attempt was started with (its key is bound to it at the gateway), or null if none was. */
+export async function findAttemptAmount(db: CommonQueryMethods, idempotencyKey: string): Promise<number | null> {
+  return db.maybeOneFirst(sql.type(z.object({ amount: z.number() }))`
+    SELECT amount FROM payment_attempts WHERE idempotency_key = ${idempotencyKey}`);
+}
+
 export async function recordAttemptOutcome(
   db: CommonQueryMethods,
   idempotencyKey: string,

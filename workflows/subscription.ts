@@ -609,9 +609,18 @@ async function runSubscription(input: SubscriptionWorkflowInput): Promise<Subscr
       const attemptedAt = now();
       const retryNumber = ((dunning as DunningState | null)?.automaticRetries ?? 0) + (trigger === 'automatic' ? 1 : 0);
       const result = await attemptCharge(invoice, { attempt, attemptedAt, trigger, retryNumber, retryReason });
+      if (result.outcome === 'succeeded' && result.settledBy === 'credit') {
+        // Credit notes took the whole invoice off while it was being collected: nothing was
+        // charged, nothing is owed, and no reminder may still go out.
+        if (dunning !== null) {
+          await cancelPendingNotices({ invoiceId: invoice.id, kinds: ['payment_failed', 'action_required', 'final_notice'] });
+          dunning = null;
+        }
+        return { kind: 'paid' };
+      }
       s.lastPayment = {
         invoiceId: invoice.id,
-        amount: invoice.total,
+        amount: result.outcome === 'succeeded' ? result.amount ?? invoice.total : invoice.total,
         currency: invoice.currency,
         outcome: result.outcome,
         gateway: result.gateway,

@@ -5,6 +5,7 @@
 import type { WorkflowHandle } from '@temporalio/client';
 import { sql } from 'slonik';
 import { z } from 'zod';
+import { issueCredit } from '../../db/credit-notes';
 import { listSubscriptionInvoices } from '../../db/invoices';
 import { accountBalances } from '../../db/ledger';
 import { listNotices } from '../../db/notifications';
@@ -326,6 +327,82 @@ describe('dunning (time-skipping)', () => {
       expect((await retryDecisionsOf(renewal))[1]).toMatchObject({ retry_number: 2, decided_at: sec(chosen) });
       await handle.executeUpdate(cancelSubscription, { args: [{ when: 'now' }] });
       await handle.result();
+    });
+  });
+
+  describe('a credit note issued while dunning waits', () => {
+    const FIXED_COMMUNITY: DunningPolicy = { ...dunningPolicyFor('community'), strategy: 'fixed' };
+
+    async function credit(invoiceId: string, amount: number, at: string) {
+      const issued = await h.pool.transaction((tx) => issueCredit(tx, { id: `cn_${invoiceId}_${amount}`, invoiceId, amount, reason: 'goodwill', at }));
+      if (!issued.ok) throw new Error(issued.message);
+    }
+
+    it('a partial credit: the retry charges only what is still owed (9700 - 2000 = 7700) and the books balance', async () => {
+      const taskQueue = uniqueTaskQueue('dunning-credit-part');
+      const worker = await h.newWorker(taskQueue);
+      await worker.runUntil(async () => {
+        const T = '2055-02-10T12:00:00.000Z';
+        const { handle, subscriptionId, renewal } = await renewalDeclinedWith(taskQueue, {
+          planId: 'community',
+          startAt: '2055-01-10T12:00:00.000Z',
+          renewalAt: T,
+          failingToken: 'pm_card_chargeDeclinedInsufficientFunds',
+          dunningPolicy: FIXED_COMMUNITY,
+        });
+        await h.skipTo('2055-02-10T20:00:00.000Z');
+        await credit(renewal, 2_000, '2055-02-10T20:00:00.000Z');
+        await handle.signal(paymentMethodUpdated, { token: 'pm_card_mastercard' });
+        await waitFor(async () => (await handle.query(getSubscription)).status === 'active', 'recovery');
+        expect((await h.chargesFor(subscriptionId)).map((c) => c.amount)).toEqual([9_700, 7_700]);
+        expect((await handle.query(getSubscription)).lastPayment).toMatchObject({ invoiceId: renewal, amount: 7_700, outcome: 'succeeded' });
+        const invoice = (await listSubscriptionInvoices(h.pool, subscriptionId)).find((i) => i.id === renewal);
+        expect(invoice).toMatchObject({ total: 9_700, amount_paid: 7_700, status: 'paid' });
+        // Receivable 9700, less 2000 credited (revenue reversed), less 7700 received: nothing owed.
+        expect(await accountBalances(h.pool, [renewal])).toEqual([
+          { account: 'accounts_receivable', balance: 0 },
+          { account: 'cash:stripe', balance: 7_700 },
+          { account: 'revenue', balance: -7_700 },
+        ]);
+        await handle.executeUpdate(cancelSubscription, { args: [{ when: 'now' }] });
+        await handle.result();
+      });
+    });
+
+    it('a credit of the whole invoice: the next scheduled retry charges nothing, dunning ends, the final notice is withdrawn and the subscription is active again', async () => {
+      const taskQueue = uniqueTaskQueue('dunning-credit-all');
+      const worker = await h.newWorker(taskQueue);
+      await worker.runUntil(async () => {
+        const T = '2056-02-10T12:00:00.000Z';
+        const { handle, subscriptionId, renewal } = await renewalDeclinedWith(taskQueue, {
+          planId: 'community',
+          startAt: '2056-01-10T12:00:00.000Z',
+          renewalAt: T,
+          failingToken: 'pm_card_chargeDeclinedInsufficientFunds',
+          dunningPolicy: { ...FIXED_COMMUNITY, fixedScheduleDays: [1] }, // one retry: its scheduling queues the final notice
+        });
+        await h.skipTo('2056-02-10T20:00:00.000Z');
+        await credit(renewal, 9_700, '2056-02-10T20:00:00.000Z');
+        await h.skipTo(plusDays(T, 1)); // the retry day
+        await waitFor(async () => (await handle.query(getSubscription)).status === 'active', 'settled by the credit');
+        const view = await handle.query(getSubscription);
+        expect(view.dunning).toBeNull();
+        expect(view.statusHistory.map((c) => c.to)).toEqual(['incomplete', 'active', 'past_due', 'active']);
+        expect(view.nextCharge?.at).toBe('2056-03-10T12:00:00.000Z');
+        // Only the first month was ever charged; the renewal's single attempt was the declined one.
+        expect((await h.chargesFor(subscriptionId)).map((c) => c.amount)).toEqual([9_700]);
+        expect(await h.attemptsOf(renewal)).toEqual([[1, 'declined', 'insufficient_funds']]);
+        expect(await noticesOf(renewal)).toEqual([
+          ['final_notice', sec(T), true], // same instant: ordered by key
+          ['payment_failed', sec(T), true],
+        ]);
+        expect(await accountBalances(h.pool, [renewal])).toEqual([
+          { account: 'accounts_receivable', balance: 0 },
+          { account: 'revenue', balance: 0 },
+        ]);
+        await handle.executeUpdate(cancelSubscription, { args: [{ when: 'now' }] });
+        await handle.result();
+      });
     });
   });
 });

@@ -119,7 +119,13 @@ describe('subscription lifecycle (time-skipping)', () => {
     const taskQueue = uniqueTaskQueue('invalid');
     const worker = await h.newWorker(taskQueue);
     await worker.runUntil(async () => {
-      const { handle } = await h.start(taskQueue, { plan: price('elite', 'month'), paymentMethodToken: 'pm_card_visa', startAt: '2042-01-05T00:00:00.000Z' });
+      // Kept open after the cancel (a 30-day reactivation window) so the last refusal meets a running workflow.
+      const { handle } = await h.start(taskQueue, {
+        plan: price('elite', 'month'),
+        paymentMethodToken: 'pm_card_visa',
+        startAt: '2042-01-05T00:00:00.000Z',
+        reactivationWindowDays: 30,
+      });
       await h.advanceTo(handle, '2042-01-06T00:00:00.000Z');
       const before = await handle.query(getSubscription);
       const expired: Coupon = { id: 'NEWYEAR', name: 'New year', discount: { kind: 'percent', basisPoints: 1000 }, duration: { kind: 'once' }, redeemBy: '2042-01-01T00:00:00.000Z' };
@@ -139,6 +145,7 @@ describe('subscription lifecycle (time-skipping)', () => {
       await expect(handle.executeUpdate(changeSubscription, { args: [{ kind: 'change_plan', plan: price('group', 'month') }] })).rejects.toMatchObject({
         cause: { message: 'subscription is canceled; reactivate it before changing its plan' },
       });
+      await h.skipTo('2042-02-10T00:00:00.000Z'); // past the reactivation window: the workflow completes
       await handle.result();
       // Only the cancel was accepted; the refusals never entered history.
       expect(await acceptedUpdates(handle)).toEqual(['cancelSubscription']);
