@@ -18,8 +18,33 @@ export async function untilIdle(handle: WorkflowHandle): Promise<void> {
 /** Moves the clock forward to `instant` (never back), once the given workflows are idle. */
 export async function skipTo(env: TestWorkflowEnvironment, instant: string, idle: readonly WorkflowHandle[] = []): Promise<void> {
   for (const handle of idle) await untilIdle(handle);
-  const ms = Date.parse(instant) - (await env.currentTimeMs());
-  if (ms > 0) await env.sleep(ms);
+  const from = await env.currentTimeMs();
+  const ms = Date.parse(instant) - from;
+  if (ms <= 0) return;
+  // A skip should take milliseconds of real time. Under heavy load a test once hung here (the
+  // server waited in real time); say what the server and the workflows looked like if it recurs.
+  const slow = setTimeout(() => {
+    describeStuckSkip(env, idle, new Date(from).toISOString(), instant).then(
+      (text) => console.warn(text),
+      (error: unknown) => console.warn(`time-skipping: skip to ${instant} is slow; describing it failed`, error),
+    );
+  }, 15_000);
+  try {
+    await env.sleep(ms);
+  } finally {
+    clearTimeout(slow);
+  }
+}
+
+async function describeStuckSkip(env: TestWorkflowEnvironment, idle: readonly WorkflowHandle[], from: string, to: string): Promise<string> {
+  const lines = [`time-skipping: skip ${from} -> ${to} has taken 15 s of real time; server now ${new Date(await env.currentTimeMs()).toISOString()}`];
+  for (const handle of idle) {
+    const { raw, status } = await handle.describe();
+    lines.push(
+      `  ${handle.workflowId}: ${status.name}, pending activities ${JSON.stringify(raw.pendingActivities?.map((a) => [a.activityType?.name, a.state, a.attempt]))}, pending workflow task ${JSON.stringify(raw.pendingWorkflowTask ?? null)}`,
+    );
+  }
+  return lines.join('\n');
 }
 
 /**
