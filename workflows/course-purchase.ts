@@ -1,14 +1,30 @@
 // One order of self-paced courses, from price to the last payment: price it (bundle tier, then
 // coupon), place it (coupon redemption counted atomically), then collect each payment on its due
-// date — once for pay in full, once per installment for a payment plan — retrying a failed one on
-// the dunning schedule like a renewal. Access is granted when the first payment succeeds. The
+// date — once for pay in full, once per installment for a payment plan — and a failed one goes to
+// dunning like a renewal (domain/dunning: decline classes, smart or fixed retries within the
+// budget, notices, a new card charged at once; the end action leaves the order unpaid). Orders
+// placed before that (patched('installment-dunning') false on replay) keep the fixed schedule
+// they started with. Access is granted when the first payment succeeds. The
 // buyer may cancel access at any time (the cancelAccess update): access ends, but installments
 // still due stay due and are charged on their dates. The workflow stays open while the buyer
 // holds access, so that cancelAccess always has someone to answer it.
-import { ActivityFailure, allHandlersFinished, condition, proxyActivities, setHandler } from '@temporalio/workflow';
+import { ActivityFailure, allHandlersFinished, condition, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import { CHARGE_ACTIVITY, RECORD_ACTIVITY } from './activity-options';
 import type { ChargeInvoiceResult } from '../activities/billing';
+import type { NotificationActivities } from '../activities/notifications';
 import type { PurchaseActivities } from '../activities/purchases';
+import type { RetryDecisionActivities } from '../activities/retry-decisions';
+import { declineCodeOfOutcome } from '../domain/declines';
+import {
+  dunningPolicyFor,
+  nextDunningStep,
+  retryRequest,
+  type ChargeTrigger,
+  type DunningEvent,
+  type DunningPolicy,
+  type DunningState,
+  type DunningStep,
+} from '../domain/dunning';
 import { findInstallmentPlan, lookupCoursePrice } from '../domain/catalog';
 import {
   cancelAccessRejection,
@@ -45,7 +61,12 @@ export interface CoursePurchaseInput {
   readonly promotionCode?: string | null;
   /** When the order was placed: its prices, coupon expiry and first due date. Defaults to the workflow's start. */
   readonly orderedAt?: string;
+  /** How a declined installment is recovered; default: the 'course' policy (smart retries, then unpaid). */
+  readonly dunningPolicy?: DunningPolicy;
 }
+
+/** What a declined installment may cost the order: its kinds of reminders, withdrawn once paid. */
+const DUNNING_NOTICE_KINDS = ['payment_failed', 'action_required', 'final_notice'] as const;
 
 interface InstallmentState {
   readonly index: number;
@@ -61,11 +82,15 @@ const { placeCourseOrder, ensureOrderGatewayCustomer, issueOrderInvoice, recordO
   proxyActivities<PurchaseActivities>(RECORD_ACTIVITY);
 
 const { chargeOrderInvoice } = proxyActivities<PurchaseActivities>(CHARGE_ACTIVITY);
+const { enqueueNotice, cancelPendingNotices } = proxyActivities<NotificationActivities>(RECORD_ACTIVITY);
+const { decideRetryTime } = proxyActivities<RetryDecisionActivities>(RECORD_ACTIVITY);
 
 export async function coursePurchaseWorkflow(input: CoursePurchaseInput): Promise<OrderView> {
   const now = () => new Date().toISOString(); // the workflow clock: deterministic on replay
   const orderedAt = input.orderedAt ?? now();
   const paymentPlan = input.paymentPlan ?? PAY_IN_FULL;
+  const installmentDunning = patched('installment-dunning');
+  const policy = input.dunningPolicy ?? dunningPolicyFor('course');
   const state = {
     status: 'pending' as OrderStatus,
     rejection: null as string | null,
@@ -186,7 +211,7 @@ export async function coursePurchaseWorkflow(input: CoursePurchaseInput): Promis
     const invoice = invoiceFor(quote, installment);
     await issueOrderInvoice(invoice);
     installment.invoiceId = invoice.id;
-    const paidAt = installment.amount === 0 ? now() : await collectPayment(invoice, installment);
+    const paidAt = installment.amount === 0 ? now() : installmentDunning ? await collectWithDunning(invoice, installment) : await collectPayment(invoice, installment);
     if (!paidAt) {
       installment.status = 'unpaid';
       state.status = 'unpaid';
@@ -274,7 +299,125 @@ export async function coursePurchaseWorkflow(input: CoursePurchaseInput): Promis
     }
   }
 
-  async function attemptCharge(invoice: Invoice, installment: InstallmentState, attempt: number, attemptedAt: string): Promise<ChargeInvoiceResult> {
+  /**
+   * Charges an installment's invoice; after a decline runs dunning (domain/dunning) until it is
+   * paid (returns when) or the policy's end comes (null: the order is then unpaid).
+   */
+  async function collectWithDunning(invoice: Invoice, installment: InstallmentState): Promise<string | null> {
+    let dunning: DunningState | null = null;
+    let attempt = 0;
+    let trigger: ChargeTrigger = 'initial';
+    let retryReason: string | null = null;
+    for (;;) {
+      attempt += 1;
+      state.retryNowRequested = false;
+      const attemptedAt = now();
+      const retryNumber = (dunning?.automaticRetries ?? 0) + (trigger === 'automatic' ? 1 : 0);
+      const result = await attemptCharge(invoice, installment, attempt, attemptedAt, { trigger, retryNumber, retryReason });
+      if (result.outcome === 'succeeded' && (dunning === null || result.settledBy === 'credit')) {
+        installment.attempts = attempt;
+        recordLastPayment(invoice, installment, result, attemptedAt);
+        if (dunning !== null) await cancelPendingNotices({ invoiceId: invoice.id, kinds: [...DUNNING_NOTICE_KINDS] });
+        return attemptedAt;
+      }
+      const event: DunningEvent =
+        result.outcome === 'succeeded'
+          ? { kind: 'charge_succeeded', invoiceId: invoice.id, at: attemptedAt, trigger }
+          : {
+              kind: 'charge_failed',
+              invoiceId: invoice.id,
+              at: attemptedAt,
+              trigger,
+              declineCode: result.outcome === 'declined' ? result.declineCode : declineCodeOfOutcome({ status: 'requires_action' }),
+            };
+      let step: DunningStep;
+      ({ dunning, step } = await advanceDunning(invoice, dunning, event, result.gateway));
+      // The attempt, its outcome and what dunning makes of it become visible together.
+      installment.attempts = attempt;
+      recordLastPayment(invoice, installment, result, attemptedAt);
+      // Wait for what the step says, until it says "charge now" or dunning is over.
+      for (;;) {
+        if (step.kind === 'recovered') return attemptedAt;
+        if (step.kind === 'end_with_action') return null;
+        installment.status = 'past_due';
+        // Before the first payment there is nothing to be past due on: the order stays pending.
+        if (state.status !== 'pending') state.status = 'past_due';
+        state.retryAt = step.kind === 'retry_at' ? step.at : null;
+        await publish(installment);
+        await sleepUntil(step.kind === 'retry_at' ? step.at : step.until, () => state.retryNowRequested);
+        if (state.retryNowRequested) {
+          state.retryNowRequested = false;
+          ({ dunning, step } = await advanceDunning(invoice, dunning!, { kind: 'payment_method_updated', at: now() }, result.gateway));
+        } else if (step.kind === 'ask_for_new_method') {
+          ({ dunning, step } = await advanceDunning(invoice, dunning!, { kind: 'deadline_reached', at: now() }, result.gateway));
+          continue;
+        }
+        if (step.kind === 'retry_at' && Date.parse(step.at) <= Date.parse(now())) {
+          trigger = step.trigger;
+          retryReason = step.reason;
+          break; // charge again
+        }
+      }
+    }
+  }
+
+  /** One dunning step for an installment: the retry model's time when it is asked, then the notices. */
+  async function advanceDunning(invoice: Invoice, dunning: DunningState | null, event: DunningEvent, gateway: string) {
+    const request = retryRequest(policy, dunning, event);
+    const decision = request
+      ? await decideRetryTime({
+          request,
+          invoiceId: invoice.id,
+          customerId: input.customerId,
+          amount: invoice.total,
+          gateway,
+          paymentMethodToken: state.paymentMethodToken,
+          now: event.at,
+        })
+      : null;
+    const t = nextDunningStep(policy, dunning, event, decision);
+    if (t.step.kind === 'recovered') await cancelPendingNotices({ invoiceId: invoice.id, kinds: [...DUNNING_NOTICE_KINDS] });
+    for (const n of t.notices) {
+      await enqueueNotice({
+        idempotencyKey: n.idempotencyKey,
+        kind: n.kind,
+        customerId: input.customerId,
+        invoiceId: invoice.id,
+        sendAfter: n.at,
+        context: {
+          productName: courseNames(input.courseIds),
+          invoiceId: invoice.id,
+          amount: { amount: invoice.total, currency: invoice.currency },
+          nextRetryAt: t.step.kind === 'retry_at' ? t.step.at : null,
+          endsAt: t.state.windowEndsAt,
+          endAction: policy.endAction,
+          ...(t.step.kind === 'ask_for_new_method' ? { customerAction: t.step.customerAction } : {}),
+        },
+      });
+    }
+    return { dunning: t.state, step: t.step };
+  }
+
+  function recordLastPayment(invoice: Invoice, installment: InstallmentState, result: ChargeInvoiceResult, attemptedAt: string): void {
+    state.lastPayment = {
+      invoiceId: invoice.id,
+      installmentIndex: installment.index,
+      amount: result.outcome === 'succeeded' ? result.amount ?? invoice.total : invoice.total,
+      currency: invoice.currency,
+      outcome: result.outcome,
+      gateway: result.gateway,
+      declineCode: result.outcome === 'declined' ? result.declineCode : null,
+      at: attemptedAt,
+    };
+  }
+
+  async function attemptCharge(
+    invoice: Invoice,
+    installment: InstallmentState,
+    attempt: number,
+    attemptedAt: string,
+    retry?: { trigger: ChargeTrigger; retryNumber: number; retryReason: string | null },
+  ): Promise<ChargeInvoiceResult> {
     try {
       return await chargeOrderInvoice({
         invoiceId: invoice.id,
@@ -287,6 +430,7 @@ export async function coursePurchaseWorkflow(input: CoursePurchaseInput): Promis
         gatewayCustomerId: state.gatewayCustomerId,
         description: chargeDescription(installment),
         attemptedAt,
+        ...(retry ?? {}),
       });
     } catch (error) {
       // The gateway stayed unreachable through every retry of this attempt: count it as a

@@ -101,7 +101,7 @@ describe('Stripe webhooks', () => {
   });
 
   it('acknowledges an event type it does not act on', async () => {
-    const response = await request(stack.baseUrl, 'POST', '/webhooks/stripe', stripeDelivery({ id: 'evt_coupon_created', object: 'event', type: 'coupon.created', created: 1, data: { object: {} } }));
+    const response = await request(stack.baseUrl, 'POST', '/webhooks/stripe', stripeDelivery({ id: `evt_coupon_created_${Date.now()}`, object: 'event', type: 'coupon.created', created: 1, data: { object: {} } }));
     expect(response.body).toEqual({ received: true, duplicate: false, result: 'ignored' });
   });
 

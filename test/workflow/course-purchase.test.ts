@@ -7,12 +7,13 @@
 // workflow finish while its worker runs.
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { Worker, WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
 import { z } from 'zod';
-import { createPurchaseActivities } from '../../activities/purchases';
 import { accountBalances } from '../../db/ledger';
+import { listNotices } from '../../db/notifications';
+import { DEFAULT_DUNNING_POLICY, type DunningPolicy } from '../../domain/dunning';
 import { listAttemptsForInvoices } from '../../db/payments';
 import type { DatabasePool } from '../../db/pool';
 import {
@@ -26,7 +27,8 @@ import {
 } from '../../db/purchases';
 import { STACKING_RULE } from '../../domain/discounts';
 import { installmentInvoiceId } from '../../domain/installments';
-import { createPaymentRouter, type PaymentRouter } from '../../gateways/router';
+import type { PaymentRouter } from '../../gateways/router';
+import { createBillingWorker } from '../../workers/billing-worker';
 import { createStripeGateway } from '../../gateways/stripe';
 import { coursePurchaseWorkflow, type CoursePurchaseInput } from '../../workflows/course-purchase';
 import { cancelAccess, getOrder, orderPaymentMethodUpdated, orderWorkflowId } from '../../workflows/purchase-messages';
@@ -58,16 +60,15 @@ afterAll(async () => {
 });
 
 async function newWorker(taskQueue: string): Promise<Worker> {
+  // The production wiring: installment dunning also needs the notice and retry-model activities.
   const stripe = createStripeGateway({ apiKey: 'sk_test_purchasetests', host: '127.0.0.1', port: simulator.port, protocol: 'http' });
-  const router = createPaymentRouter({ gateways: [stripe] });
-  routers.push(router);
-  return Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: bundle,
-    activities: createPurchaseActivities({ pool, router, stripe }),
-  });
+  const billing = await createBillingWorker({ connection: env.nativeConnection, taskQueue, pool, gateways: [stripe], workflowBundle: bundle });
+  routers.push(billing.router);
+  return billing.worker;
 }
+
+/** Retries on days 1, 3, 5 and 7 after the first failure: dates a test can state. */
+const FIXED_POLICY: DunningPolicy = { ...DEFAULT_DUNNING_POLICY, strategy: 'fixed' };
 
 /** Every order a test started: time moves only while they are all idle. */
 const orders: WorkflowHandle[] = [];
@@ -323,6 +324,7 @@ describe('course purchase workflow (time-skipping)', () => {
         paymentMethodToken: 'pm_card_visa',
         paymentPlan: 'course-3-monthly',
         orderedAt,
+        dunningPolicy: FIXED_POLICY,
       });
       const [first, second, third] = [0, 1, 2].map((i) => installmentInvoiceId(orderId, i)) as [string, string, string];
       await skipTo(orderedAt);
@@ -352,6 +354,12 @@ describe('course purchase workflow (time-skipping)', () => {
         [2, 'declined', 'insufficient_funds'],
         [3, 'declined', 'insufficient_funds'],
         [4, 'succeeded', null],
+      ]);
+      // Dunning's notices: the payment-failed one (withdrawn here, where no sender runs, once the
+      // installment was paid) and the recovery; no final notice, as retry 4 was never scheduled.
+      expect((await listNotices(pool, { invoiceId: second })).map((n) => [n.kind, n.send_after.slice(0, 19), n.canceled_at !== null])).toEqual([
+        ['payment_failed', '2043-02-10T12:00:00', true],
+        ['recovered', '2043-02-14T08:00:00', false],
       ]);
       // The third installment keeps its own date.
       expect(recovered.nextDue).toEqual({ index: 2, dueAt: '2043-03-10T12:00:00.000Z', amount: 33_233, retryAt: null });
@@ -389,6 +397,7 @@ describe('course purchase workflow (time-skipping)', () => {
         paymentMethodToken: 'pm_card_visa',
         paymentPlan: 'course-3-monthly',
         orderedAt,
+        dunningPolicy: FIXED_POLICY,
       });
       const [first, second, third] = [0, 1, 2].map((i) => installmentInvoiceId(orderId, i)) as [string, string, string];
       await skipTo(orderedAt);
@@ -407,6 +416,11 @@ describe('course purchase workflow (time-skipping)', () => {
       expect(final.access.endedAt?.slice(0, 19)).toBe('2044-02-17T12:00:00');
       expect(final).toMatchObject({ paidInstallments: 1, amountPaid: 33_233, amountStillOwed: 66_467, nextDue: null, entitlements: [] });
       expect(final.installments.map((i) => i.status)).toEqual(['paid', 'unpaid', 'scheduled']);
+      // The final notice went out when the schedule's last retry (day 7) was planned, on day 5.
+      expect((await listNotices(pool, { invoiceId: second })).map((n) => [n.kind, n.send_after.slice(0, 19)])).toEqual([
+        ['payment_failed', '2044-02-10T12:00:00'],
+        ['final_notice', '2044-02-15T12:00:00'],
+      ]);
       expect(await attemptsOf(second)).toEqual([1, 2, 3, 4, 5].map((n) => [n, 'declined', 'insufficient_funds']));
       expect((await customerEntitlementsAt(pool, customerId, '2044-02-18T00:00:00.000Z')).entitlements).toEqual([]);
       expect((await listOrderGrants(pool, orderId))[0]).toMatchObject({ revoke_reason: 'payment plan unpaid' });
