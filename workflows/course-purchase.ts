@@ -10,15 +10,12 @@
 // holds access, so that cancelAccess always has someone to answer it.
 import { ActivityFailure, allHandlersFinished, condition, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import { CHARGE_ACTIVITY, RECORD_ACTIVITY } from './activity-options';
+import { takeDunningStep, withdrawReminders } from './dunning-step';
 import type { ChargeInvoiceResult } from '../activities/billing';
-import type { NotificationActivities } from '../activities/notifications';
 import type { PurchaseActivities } from '../activities/purchases';
-import type { RetryDecisionActivities } from '../activities/retry-decisions';
 import { declineCodeOfOutcome } from '../domain/declines';
 import {
   dunningPolicyFor,
-  nextDunningStep,
-  retryRequest,
   type ChargeTrigger,
   type DunningEvent,
   type DunningPolicy,
@@ -65,8 +62,6 @@ export interface CoursePurchaseInput {
   readonly dunningPolicy?: DunningPolicy;
 }
 
-/** What a declined installment may cost the order: its kinds of reminders, withdrawn once paid. */
-const DUNNING_NOTICE_KINDS = ['payment_failed', 'action_required', 'final_notice'] as const;
 
 interface InstallmentState {
   readonly index: number;
@@ -82,8 +77,6 @@ const { placeCourseOrder, ensureOrderGatewayCustomer, issueOrderInvoice, recordO
   proxyActivities<PurchaseActivities>(RECORD_ACTIVITY);
 
 const { chargeOrderInvoice } = proxyActivities<PurchaseActivities>(CHARGE_ACTIVITY);
-const { enqueueNotice, cancelPendingNotices } = proxyActivities<NotificationActivities>(RECORD_ACTIVITY);
-const { decideRetryTime } = proxyActivities<RetryDecisionActivities>(RECORD_ACTIVITY);
 
 export async function coursePurchaseWorkflow(input: CoursePurchaseInput): Promise<OrderView> {
   const now = () => new Date().toISOString(); // the workflow clock: deterministic on replay
@@ -317,7 +310,7 @@ export async function coursePurchaseWorkflow(input: CoursePurchaseInput): Promis
       if (result.outcome === 'succeeded' && (dunning === null || result.settledBy === 'credit')) {
         installment.attempts = attempt;
         recordLastPayment(invoice, installment, result, attemptedAt);
-        if (dunning !== null) await cancelPendingNotices({ invoiceId: invoice.id, kinds: [...DUNNING_NOTICE_KINDS] });
+        if (dunning !== null) await withdrawReminders(invoice.id);
         return attemptedAt;
       }
       const event: DunningEvent =
@@ -361,40 +354,18 @@ export async function coursePurchaseWorkflow(input: CoursePurchaseInput): Promis
     }
   }
 
-  /** One dunning step for an installment: the retry model's time when it is asked, then the notices. */
+  /** One dunning step for an installment (see dunning-step.ts); course access has no grace period to mention. */
   async function advanceDunning(invoice: Invoice, dunning: DunningState | null, event: DunningEvent, gateway: string) {
-    const request = retryRequest(policy, dunning, event);
-    const decision = request
-      ? await decideRetryTime({
-          request,
-          invoiceId: invoice.id,
-          customerId: input.customerId,
-          amount: invoice.total,
-          gateway,
-          paymentMethodToken: state.paymentMethodToken,
-          now: event.at,
-        })
-      : null;
-    const t = nextDunningStep(policy, dunning, event, decision);
-    if (t.step.kind === 'recovered') await cancelPendingNotices({ invoiceId: invoice.id, kinds: [...DUNNING_NOTICE_KINDS] });
-    for (const n of t.notices) {
-      await enqueueNotice({
-        idempotencyKey: n.idempotencyKey,
-        kind: n.kind,
-        customerId: input.customerId,
-        invoiceId: invoice.id,
-        sendAfter: n.at,
-        context: {
-          productName: courseNames(input.courseIds),
-          invoiceId: invoice.id,
-          amount: { amount: invoice.total, currency: invoice.currency },
-          nextRetryAt: t.step.kind === 'retry_at' ? t.step.at : null,
-          endsAt: t.state.windowEndsAt,
-          endAction: policy.endAction,
-          ...(t.step.kind === 'ask_for_new_method' ? { customerAction: t.step.customerAction } : {}),
-        },
-      });
-    }
+    const context = {
+      policy,
+      invoice,
+      customerId: input.customerId,
+      gateway,
+      paymentMethodToken: state.paymentMethodToken,
+      productName: courseNames(input.courseIds),
+      mentionsAccess: false,
+    };
+    const t = await takeDunningStep(context, dunning, event);
     return { dunning: t.state, step: t.step };
   }
 

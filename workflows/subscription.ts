@@ -23,8 +23,6 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { BillingActivities, ChargeInvoiceResult } from '../activities/billing';
-import type { NotificationActivities } from '../activities/notifications';
-import type { RetryDecisionActivities } from '../activities/retry-decisions';
 import type { SubscriptionActivities } from '../activities/subscriptions';
 import { billingPeriod, DAY_MS, periodStart } from '../domain/calendar';
 import type { PriceSnapshot } from '../domain/catalog';
@@ -32,8 +30,6 @@ import { declineCodeOfOutcome } from '../domain/declines';
 import { checkCouponRedemption, type Coupon } from '../domain/discounts';
 import {
   dunningPolicyFor,
-  nextDunningStep,
-  retryRequest,
   type ChargeTrigger,
   type DunningEvent,
   type DunningPolicy,
@@ -69,6 +65,7 @@ import {
 } from '../domain/subscription';
 import type { TaxTreatment } from '../domain/tax';
 import { CHARGE_ACTIVITY, RECORD_ACTIVITY } from './activity-options';
+import { takeDunningStep, withdrawReminders } from './dunning-step';
 import {
   applySubscriptionCoupon,
   cancelSubscription,
@@ -151,8 +148,6 @@ type Collection = { readonly kind: 'paid' } | { readonly kind: 'ended'; readonly
 const { recordSubscription, recordSubscriptionProgress, ensureGatewayCustomer, issueInvoice, recordExternalPayment } =
   proxyActivities<BillingActivities>(RECORD_ACTIVITY);
 const { settleInvoiceWithoutCharge, writeOffInvoice } = proxyActivities<SubscriptionActivities>(RECORD_ACTIVITY);
-const { enqueueNotice, cancelPendingNotices } = proxyActivities<NotificationActivities>(RECORD_ACTIVITY);
-const { decideRetryTime } = proxyActivities<RetryDecisionActivities>(RECORD_ACTIVITY);
 const { chargeInvoice } = proxyActivities<BillingActivities>(CHARGE_ACTIVITY);
 
 const END_ACTION_STATUS: Readonly<Record<EndAction, SubscriptionStatus>> = { pause: 'paused', cancel: 'canceled', mark_unpaid: 'unpaid' };
@@ -613,7 +608,7 @@ async function runSubscription(input: SubscriptionWorkflowInput): Promise<Subscr
         // Credit notes took the whole invoice off while it was being collected: nothing was
         // charged, nothing is owed, and no reminder may still go out.
         if (dunning !== null) {
-          await cancelPendingNotices({ invoiceId: invoice.id, kinds: ['payment_failed', 'action_required', 'final_notice'] });
+          await withdrawReminders(invoice.id);
           dunning = null;
         }
         return { kind: 'paid' };
@@ -676,44 +671,23 @@ async function runSubscription(input: SubscriptionWorkflowInput): Promise<Subscr
 
   /** Feeds one outcome to dunning (asking the retry model when it needs a time), sends its notices. */
   async function advanceDunning(invoice: Invoice, event: DunningEvent, opts: { firstPayment: boolean }): Promise<DunningStep> {
-    const request = retryRequest(s.policy, dunning, event);
-    const decision = request
-      ? await decideRetryTime({
-          request,
-          invoiceId: invoice.id,
-          customerId: input.customerId,
-          amount: invoice.total,
-          gateway: s.lastPayment?.gateway ?? 'stripe',
-          paymentMethodToken: s.paymentMethodToken,
-          now: event.at,
-        })
-      : null;
     const opened = dunning === null;
-    const t = nextDunningStep(s.policy, dunning, event, decision);
-    dunning = t.state;
-    if (t.step.kind === 'recovered') {
-      // Reminders planned for later (a final notice) must not reach a customer who has paid.
-      await cancelPendingNotices({ invoiceId: invoice.id, kinds: ['payment_failed', 'action_required', 'final_notice'] });
-    }
-    for (const n of t.notices) {
-      await enqueueNotice({
-        idempotencyKey: n.idempotencyKey,
-        kind: n.kind,
+    const t = await takeDunningStep(
+      {
+        policy: s.policy,
+        invoice,
         customerId: input.customerId,
-        invoiceId: invoice.id,
-        sendAfter: n.at,
-        context: {
-          productName: s.sub.plan.productName,
-          invoiceId: invoice.id,
-          amount: { amount: invoice.total, currency: invoice.currency },
-          nextRetryAt: t.step.kind === 'retry_at' ? t.step.at : null,
-          endsAt: t.state.windowEndsAt,
-          endAction: s.policy.endAction,
-          ...(t.step.kind === 'ask_for_new_method' ? { customerAction: t.step.customerAction } : {}),
-          accessUntil: t.state.accessUntil,
+        gateway: s.lastPayment?.gateway ?? 'stripe',
+        paymentMethodToken: s.paymentMethodToken,
+        productName: s.sub.plan.productName,
+        mentionsAccess: true,
+        onState: (state) => {
+          dunning = state;
         },
-      });
-    }
+      },
+      dunning,
+      event,
+    );
     if (opened && !opts.firstPayment && event.kind === 'charge_failed') {
       transition('past_due', `payment declined (${event.declineCode}); ${t.step.reason}`);
     }
