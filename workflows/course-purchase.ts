@@ -10,10 +10,9 @@
 // holds access, so that cancelAccess always has someone to answer it.
 import { ActivityFailure, allHandlersFinished, condition, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import { CHARGE_ACTIVITY, RECORD_ACTIVITY } from './activity-options';
-import { takeDunningStep, withdrawReminders } from './dunning-step';
+import { attemptSummary, chargeOutcomeEvent, takeDunningStep, withdrawReminders } from './dunning-step';
 import type { ChargeInvoiceResult } from '../activities/billing';
 import type { PurchaseActivities } from '../activities/purchases';
-import { declineCodeOfOutcome } from '../domain/declines';
 import {
   dunningPolicyFor,
   type ChargeTrigger,
@@ -313,16 +312,7 @@ export async function coursePurchaseWorkflow(input: CoursePurchaseInput): Promis
         if (dunning !== null) await withdrawReminders(invoice.id);
         return attemptedAt;
       }
-      const event: DunningEvent =
-        result.outcome === 'succeeded'
-          ? { kind: 'charge_succeeded', invoiceId: invoice.id, at: attemptedAt, trigger }
-          : {
-              kind: 'charge_failed',
-              invoiceId: invoice.id,
-              at: attemptedAt,
-              trigger,
-              declineCode: result.outcome === 'declined' ? result.declineCode : declineCodeOfOutcome({ status: 'requires_action' }),
-            };
+      const event = chargeOutcomeEvent(invoice.id, result, attemptedAt, trigger);
       let step: DunningStep;
       ({ dunning, step } = await advanceDunning(invoice, dunning, event, result.gateway));
       // The attempt, its outcome and what dunning makes of it become visible together.
@@ -370,16 +360,7 @@ export async function coursePurchaseWorkflow(input: CoursePurchaseInput): Promis
   }
 
   function recordLastPayment(invoice: Invoice, installment: InstallmentState, result: ChargeInvoiceResult, attemptedAt: string): void {
-    state.lastPayment = {
-      invoiceId: invoice.id,
-      installmentIndex: installment.index,
-      amount: result.outcome === 'succeeded' ? result.amount ?? invoice.total : invoice.total,
-      currency: invoice.currency,
-      outcome: result.outcome,
-      gateway: result.gateway,
-      declineCode: result.outcome === 'declined' ? result.declineCode : null,
-      at: attemptedAt,
-    };
+    state.lastPayment = { ...attemptSummary(invoice, result, attemptedAt), installmentIndex: installment.index };
   }
 
   async function attemptCharge(

@@ -5,7 +5,9 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { NotificationActivities } from '../activities/notifications';
 import type { RetryDecisionActivities } from '../activities/retry-decisions';
-import { nextDunningStep, retryRequest, type DunningEvent, type DunningPolicy, type DunningState, type DunningTransition } from '../domain/dunning';
+import type { ChargeInvoiceResult } from '../activities/billing';
+import { declineCodeOfOutcome } from '../domain/declines';
+import { nextDunningStep, retryRequest, type ChargeTrigger, type DunningEvent, type DunningPolicy, type DunningState, type DunningTransition } from '../domain/dunning';
 import type { Invoice } from '../domain/invoice';
 import { RECORD_ACTIVITY } from './activity-options';
 
@@ -67,6 +69,26 @@ export async function takeDunningStep(ctx: DunningStepContext, dunning: DunningS
     });
   }
   return t;
+}
+
+/** What a charge's result tells dunning. */
+export function chargeOutcomeEvent(invoiceId: string, result: ChargeInvoiceResult, at: string, trigger: ChargeTrigger): DunningEvent {
+  if (result.outcome === 'succeeded') return { kind: 'charge_succeeded', invoiceId, at, trigger };
+  const declineCode = result.outcome === 'declined' ? result.declineCode : declineCodeOfOutcome({ status: 'requires_action' });
+  return { kind: 'charge_failed', invoiceId, at, trigger, declineCode };
+}
+
+/** What the views show of a charge attempt. */
+export function attemptSummary(invoice: Invoice, result: ChargeInvoiceResult, at: string) {
+  return {
+    invoiceId: invoice.id,
+    amount: result.outcome === 'succeeded' ? (result.amount ?? invoice.total) : invoice.total,
+    currency: invoice.currency,
+    outcome: result.outcome,
+    gateway: result.gateway,
+    declineCode: result.outcome === 'declined' ? result.declineCode : null,
+    at,
+  };
 }
 
 /** Withdraws the reminders still waiting for an invoice that is now settled. */

@@ -26,7 +26,6 @@ import type { BillingActivities, ChargeInvoiceResult } from '../activities/billi
 import type { SubscriptionActivities } from '../activities/subscriptions';
 import { billingPeriod, DAY_MS, periodStart } from '../domain/calendar';
 import type { PriceSnapshot } from '../domain/catalog';
-import { declineCodeOfOutcome } from '../domain/declines';
 import { checkCouponRedemption, type Coupon } from '../domain/discounts';
 import {
   dunningPolicyFor,
@@ -65,7 +64,7 @@ import {
 } from '../domain/subscription';
 import type { TaxTreatment } from '../domain/tax';
 import { CHARGE_ACTIVITY, RECORD_ACTIVITY } from './activity-options';
-import { takeDunningStep, withdrawReminders } from './dunning-step';
+import { attemptSummary, chargeOutcomeEvent, takeDunningStep, withdrawReminders } from './dunning-step';
 import {
   applySubscriptionCoupon,
   cancelSubscription,
@@ -613,26 +612,9 @@ async function runSubscription(input: SubscriptionWorkflowInput): Promise<Subscr
         }
         return { kind: 'paid' };
       }
-      s.lastPayment = {
-        invoiceId: invoice.id,
-        amount: result.outcome === 'succeeded' ? result.amount ?? invoice.total : invoice.total,
-        currency: invoice.currency,
-        outcome: result.outcome,
-        gateway: result.gateway,
-        declineCode: result.outcome === 'declined' ? result.declineCode : null,
-        at: attemptedAt,
-      };
+      s.lastPayment = attemptSummary(invoice, result, attemptedAt);
       if (result.outcome === 'succeeded' && dunning === null) return { kind: 'paid' };
-      const event: DunningEvent =
-        result.outcome === 'succeeded'
-          ? { kind: 'charge_succeeded', invoiceId: invoice.id, at: attemptedAt, trigger }
-          : {
-              kind: 'charge_failed',
-              invoiceId: invoice.id,
-              at: attemptedAt,
-              trigger,
-              declineCode: result.outcome === 'declined' ? result.declineCode : declineCodeOfOutcome({ status: 'requires_action' }),
-            };
+      const event = chargeOutcomeEvent(invoice.id, result, attemptedAt, trigger);
       let step = await advanceDunning(invoice, event, opts);
       // Wait for what the step says, until it says "charge now" or dunning is over.
       for (;;) {

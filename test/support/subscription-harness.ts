@@ -15,7 +15,7 @@ import { createBillingWorker } from '../../workers/billing-worker';
 import { getSubscription, subscriptionWorkflowId } from '../../workflows/messages';
 import { subscriptionWorkflow, type SubscriptionWorkflowInput } from '../../workflows/subscription';
 import type { ChargeRecord, StripeSimulator } from '../peers/stripe-simulator';
-import { createTestCustomer, uniqueSubscriptionId, waitFor } from './environment';
+import { createTestCustomer, uniqueSubscriptionId, uniqueTaskQueue, waitFor } from './environment';
 import { skipTo as skipToInstant, startTimeSkippingTestbed } from './time-skipping';
 
 export interface SubscriptionHarness {
@@ -26,6 +26,8 @@ export interface SubscriptionHarness {
   /** Terminates the workflows a failed test left running, so they cannot hold the clock. */
   terminateRunning(): Promise<void>;
   newWorker(taskQueue: string): Promise<Worker>;
+  /** Runs `test` while a billing worker polls a fresh task queue named after `prefix`. */
+  withWorker(prefix: string, test: (taskQueue: string) => Promise<void>): Promise<void>;
   start(taskQueue: string, input: Omit<SubscriptionWorkflowInput, 'subscriptionId' | 'customerId'> & { customerId?: string }): Promise<{
     handle: WorkflowHandle<typeof subscriptionWorkflow>;
     subscriptionId: string;
@@ -44,6 +46,24 @@ export interface SubscriptionHarness {
   teardown(): Promise<void>;
 }
 
+/**
+ * One harness for a test file: started before its tests, workflows a failed test left running
+ * terminated after each, torn down after all. `use` receives it once it is started.
+ */
+export function useSubscriptionHarness(use: (harness: SubscriptionHarness) => void): void {
+  let harness: SubscriptionHarness | undefined;
+  beforeAll(async () => {
+    harness = await startSubscriptionHarness();
+    use(harness);
+  });
+  afterEach(async () => {
+    await harness?.terminateRunning();
+  });
+  afterAll(async () => {
+    await harness?.teardown();
+  });
+}
+
 export function price(planId: string, interval: BillingInterval, currency: Currency = 'USD'): PriceSnapshot {
   const lookup = lookupRecurringPrice(planId, interval, currency);
   if (!lookup.ok) throw new Error(lookup.reason);
@@ -59,16 +79,23 @@ export async function startSubscriptionHarness(): Promise<SubscriptionHarness> {
 
   const skipTo = (instant: string) => skipToInstant(env, instant, current ? [current] : []);
 
+  async function newWorker(taskQueue: string): Promise<Worker> {
+    const stripe = createStripeGateway({ apiKey: 'sk_test_workflowtests', host: '127.0.0.1', port: simulator.port, protocol: 'http' });
+    const billing = await createBillingWorker({ connection: env.nativeConnection, taskQueue, pool, gateways: [stripe], workflowBundle: bundle });
+    routers.push(billing.router);
+    return billing.worker;
+  }
+
   return {
     pool,
     simulator,
     client,
     address: env.address,
-    async newWorker(taskQueue) {
-      const stripe = createStripeGateway({ apiKey: 'sk_test_workflowtests', host: '127.0.0.1', port: simulator.port, protocol: 'http' });
-      const billing = await createBillingWorker({ connection: env.nativeConnection, taskQueue, pool, gateways: [stripe], workflowBundle: bundle });
-      routers.push(billing.router);
-      return billing.worker;
+    newWorker,
+    async withWorker(prefix, test) {
+      const taskQueue = uniqueTaskQueue(prefix);
+      const worker = await newWorker(taskQueue);
+      await worker.runUntil(() => test(taskQueue));
     },
     async start(taskQueue, input) {
       // The test server times a workflow out 10 years after it starts: start it near its start date.

@@ -14,21 +14,13 @@ import { DEFAULT_DUNNING_POLICY, dunningPolicyFor, type DunningPolicy } from '..
 import { subscriptionInvoiceId } from '../../domain/subscription-invoice';
 import { cancelSubscription, getSubscription, paymentMethodUpdated } from '../../workflows/messages';
 import type { subscriptionWorkflow } from '../../workflows/subscription';
-import { uniqueTaskQueue, waitFor } from '../support/environment';
-import { price, startSubscriptionHarness, type SubscriptionHarness } from '../support/subscription-harness';
+import { waitFor } from '../support/environment';
+import { price, useSubscriptionHarness, type SubscriptionHarness } from '../support/subscription-harness';
 
 let h: SubscriptionHarness;
 
-beforeAll(async () => {
-  h = await startSubscriptionHarness();
-});
-
-afterEach(async () => {
-  await h.terminateRunning();
-});
-
-afterAll(async () => {
-  await h?.teardown();
+useSubscriptionHarness((harness) => {
+  h = harness;
 });
 
 const DAY_MS = 86_400_000;
@@ -99,9 +91,7 @@ async function dunningOf(handle: WorkflowHandle<typeof subscriptionWorkflow>) {
 
 describe('dunning (time-skipping)', () => {
   it('hard decline (lost card) on Community: never retried; action required now, final notice on day 11, access until day 3, canceled on day 14 with the renewal written off', async () => {
-    const taskQueue = uniqueTaskQueue('dunning-hard');
-    const worker = await h.newWorker(taskQueue);
-    await worker.runUntil(async () => {
+    await h.withWorker('dunning-hard', async (taskQueue) => {
       const T = '2050-02-10T12:00:00.000Z';
       const { handle, subscriptionId, renewal } = await renewalDeclinedWith(taskQueue, {
         planId: 'community',
@@ -164,9 +154,7 @@ describe('dunning (time-skipping)', () => {
   });
 
   it('expired card on Elite: asked to update the card, access kept 10 days, paused (not canceled) on day 14, and no attempt after', async () => {
-    const taskQueue = uniqueTaskQueue('dunning-expired');
-    const worker = await h.newWorker(taskQueue);
-    await worker.runUntil(async () => {
+    await h.withWorker('dunning-expired', async (taskQueue) => {
       const T = '2051-03-05T09:00:00.000Z';
       const { handle, subscriptionId, renewal } = await renewalDeclinedWith(taskQueue, {
         planId: 'elite',
@@ -211,9 +199,7 @@ describe('dunning (time-skipping)', () => {
   });
 
   it('authentication required: the customer is asked; a new payment method on day 2 is charged at once, the pending final notice is withdrawn and the next renewal keeps its date', async () => {
-    const taskQueue = uniqueTaskQueue('dunning-auth');
-    const worker = await h.newWorker(taskQueue);
-    await worker.runUntil(async () => {
+    await h.withWorker('dunning-auth', async (taskQueue) => {
       const T = '2052-04-01T15:00:00.000Z';
       const { handle, renewal } = await renewalDeclinedWith(taskQueue, {
         planId: 'community',
@@ -251,9 +237,7 @@ describe('dunning (time-skipping)', () => {
   });
 
   it('retry budget exhausted: 3 automatic retries allowed of a 6-day schedule; after the third fails the end action applies and nothing more is attempted', async () => {
-    const taskQueue = uniqueTaskQueue('dunning-budget');
-    const worker = await h.newWorker(taskQueue);
-    await worker.runUntil(async () => {
+    await h.withWorker('dunning-budget', async (taskQueue) => {
       const policy: DunningPolicy = {
         ...DEFAULT_DUNNING_POLICY,
         strategy: 'fixed',
@@ -297,9 +281,7 @@ describe('dunning (time-skipping)', () => {
   });
 
   it('smart retry: the workflow retries at the time the retry model chose and stored, and the attempt carries the decision reason', async () => {
-    const taskQueue = uniqueTaskQueue('dunning-smart');
-    const worker = await h.newWorker(taskQueue);
-    await worker.runUntil(async () => {
+    await h.withWorker('dunning-smart', async (taskQueue) => {
       const T = '2054-01-20T18:00:00.000Z';
       const { handle, renewal } = await renewalDeclinedWith(taskQueue, {
         planId: 'community',
@@ -339,9 +321,7 @@ describe('dunning (time-skipping)', () => {
     }
 
     it('a partial credit: the retry charges only what is still owed (9700 - 2000 = 7700) and the books balance', async () => {
-      const taskQueue = uniqueTaskQueue('dunning-credit-part');
-      const worker = await h.newWorker(taskQueue);
-      await worker.runUntil(async () => {
+      await h.withWorker('dunning-credit-part', async (taskQueue) => {
         const T = '2055-02-10T12:00:00.000Z';
         const { handle, subscriptionId, renewal } = await renewalDeclinedWith(taskQueue, {
           planId: 'community',
@@ -370,9 +350,7 @@ describe('dunning (time-skipping)', () => {
     });
 
     it('a credit of the whole invoice: the next scheduled retry charges nothing, dunning ends, the final notice is withdrawn and the subscription is active again', async () => {
-      const taskQueue = uniqueTaskQueue('dunning-credit-all');
-      const worker = await h.newWorker(taskQueue);
-      await worker.runUntil(async () => {
+      await h.withWorker('dunning-credit-all', async (taskQueue) => {
         const T = '2056-02-10T12:00:00.000Z';
         const { handle, subscriptionId, renewal } = await renewalDeclinedWith(taskQueue, {
           planId: 'community',

@@ -7,21 +7,13 @@ import type { Coupon } from '../../domain/discounts';
 import { subscriptionInvoiceId } from '../../domain/subscription-invoice';
 import { taxTreatmentFor } from '../../domain/tax';
 import { applySubscriptionCoupon, cancelSubscription, changeSubscription, getSubscription } from '../../workflows/messages';
-import { uniqueTaskQueue, waitFor } from '../support/environment';
-import { price, startSubscriptionHarness, type SubscriptionHarness } from '../support/subscription-harness';
+import { waitFor } from '../support/environment';
+import { price, useSubscriptionHarness, type SubscriptionHarness } from '../support/subscription-harness';
 
 let h: SubscriptionHarness;
 
-beforeAll(async () => {
-  h = await startSubscriptionHarness();
-});
-
-afterEach(async () => {
-  await h.terminateRunning();
-});
-
-afterAll(async () => {
-  await h?.teardown();
+useSubscriptionHarness((harness) => {
+  h = harness;
 });
 
 /** Names of the updates the server accepted into the workflow's history. */
@@ -36,9 +28,7 @@ async function acceptedUpdates(handle: { fetchHistory(): Promise<{ events?: unkn
 
 describe('subscription lifecycle (time-skipping)', () => {
   it('upgrade Community -> Elite on day 10 of a 31-day month is prorated and charged at once; the next renewal is the full Elite price', async () => {
-    const taskQueue = uniqueTaskQueue('upgrade');
-    const worker = await h.newWorker(taskQueue);
-    await worker.runUntil(async () => {
+    await h.withWorker('upgrade', async (taskQueue) => {
       const { handle, subscriptionId } = await h.start(taskQueue, {
         plan: price('community', 'month'),
         paymentMethodToken: 'pm_card_visa',
@@ -72,9 +62,7 @@ describe('subscription lifecycle (time-skipping)', () => {
   });
 
   it('Group monthly -> quarterly on day 10 of a 30-day month starts a new quarter at once; a downgrade waits for the period end', async () => {
-    const taskQueue = uniqueTaskQueue('interval');
-    const worker = await h.newWorker(taskQueue);
-    await worker.runUntil(async () => {
+    await h.withWorker('interval', async (taskQueue) => {
       const { handle, subscriptionId } = await h.start(taskQueue, {
         plan: price('group', 'month'),
         paymentMethodToken: 'pm_card_visa',
@@ -116,9 +104,7 @@ describe('subscription lifecycle (time-skipping)', () => {
   });
 
   it('refuses invalid changes with a reason, writes nothing to history and leaves the subscription as it was', async () => {
-    const taskQueue = uniqueTaskQueue('invalid');
-    const worker = await h.newWorker(taskQueue);
-    await worker.runUntil(async () => {
+    await h.withWorker('invalid', async (taskQueue) => {
       // Kept open after the cancel (a 30-day reactivation window) so the last refusal meets a running workflow.
       const { handle } = await h.start(taskQueue, {
         plan: price('elite', 'month'),
@@ -153,9 +139,7 @@ describe('subscription lifecycle (time-skipping)', () => {
   });
 
   it('pause with a shifted anchor moves the next charge by the paused days; resume charges nothing', async () => {
-    const taskQueue = uniqueTaskQueue('pause');
-    const worker = await h.newWorker(taskQueue);
-    await worker.runUntil(async () => {
+    await h.withWorker('pause', async (taskQueue) => {
       const { handle, subscriptionId } = await h.start(taskQueue, { plan: price('community', 'month'), paymentMethodToken: 'pm_card_visa', startAt: '2043-01-01T00:00:00.000Z' });
       await h.advanceTo(handle, '2043-01-11T00:00:00.000Z');
       const paused = await handle.executeUpdate(changeSubscription, { args: [{ kind: 'pause', anchor: 'shift' }] });
@@ -182,9 +166,7 @@ describe('subscription lifecycle (time-skipping)', () => {
   });
 
   it('a 14-day trial charges nothing until it ends; a 20% coupon for 2 periods discounts exactly two invoices; UK VAT 20% is added', async () => {
-    const taskQueue = uniqueTaskQueue('trial');
-    const worker = await h.newWorker(taskQueue);
-    await worker.runUntil(async () => {
+    await h.withWorker('trial', async (taskQueue) => {
       const coupon: Coupon = { id: 'WELCOME20', name: 'Welcome', discount: { kind: 'percent', basisPoints: 2000 }, duration: { kind: 'repeating', periods: 2 } };
       const { handle, subscriptionId } = await h.start(taskQueue, {
         plan: price('community', 'month', 'GBP'),
@@ -228,9 +210,7 @@ describe('subscription lifecycle (time-skipping)', () => {
   });
 
   it('a pending cancel can be undone before the period ends; after a cancel the subscription can be reactivated within the window', async () => {
-    const taskQueue = uniqueTaskQueue('undo-reactivate');
-    const worker = await h.newWorker(taskQueue);
-    await worker.runUntil(async () => {
+    await h.withWorker('undo-reactivate', async (taskQueue) => {
       const { handle, subscriptionId } = await h.start(taskQueue, {
         plan: price('community', 'month'),
         paymentMethodToken: 'pm_card_visa',
@@ -281,9 +261,7 @@ describe('subscription lifecycle (time-skipping)', () => {
     }
 
     it('cancel now: the renewal that was being charged is paid, then the subscription is canceled and the workflow ends', async () => {
-      const taskQueue = uniqueTaskQueue('cancel-inflight');
-      const worker = await h.newWorker(taskQueue);
-      await worker.runUntil(async () => {
+      await h.withWorker('cancel-inflight', async (taskQueue) => {
         const { handle, subscriptionId, renewal } = await renewalInFlight(taskQueue, '2046-01-01T00:00:00.000Z', '2046-02-01T00:00:00.000Z');
         const update = await handle.startUpdate(cancelSubscription, { args: [{ when: 'now' }], waitForStage: WorkflowUpdateStage.ACCEPTED });
         h.simulator.release();
@@ -308,9 +286,7 @@ describe('subscription lifecycle (time-skipping)', () => {
     });
 
     it('upgrade to Elite: prorated against the renewal just paid (a full unused February), not against an unpaid period', async () => {
-      const taskQueue = uniqueTaskQueue('upgrade-inflight');
-      const worker = await h.newWorker(taskQueue);
-      await worker.runUntil(async () => {
+      await h.withWorker('upgrade-inflight', async (taskQueue) => {
         const { handle, subscriptionId, renewal } = await renewalInFlight(taskQueue, '2047-01-01T00:00:00.000Z', '2047-02-01T00:00:00.000Z');
         const update = await handle.startUpdate(changeSubscription, {
           args: [{ kind: 'change_plan', plan: price('elite', 'month') }],

@@ -13,21 +13,17 @@ import type { DatabasePool } from '../../db/pool';
 import type { BillingInterval } from '../../domain/calendar';
 import { DEFAULT_DUNNING_POLICY, type DunningPolicy } from '../../domain/dunning';
 import { cancelSubscription, getSubscription, paymentMethodUpdated } from '../../workflows/messages';
-import { requiredEnv, uniqueTaskQueue, waitFor } from '../support/environment';
-import { price, startSubscriptionHarness, type SubscriptionHarness } from '../support/subscription-harness';
+import { requiredEnv, waitFor } from '../support/environment';
+import { price, useSubscriptionHarness, type SubscriptionHarness } from '../support/subscription-harness';
 
 // One test server for the file: its clock only moves forward, so each test starts its
 // subscription in a later year than the test before it.
 let h: SubscriptionHarness;
 let pool: DatabasePool;
 
-beforeAll(async () => {
-  h = await startSubscriptionHarness();
-  pool = h.pool;
-});
-
-afterAll(async () => {
-  await h?.teardown();
+useSubscriptionHarness((harness) => {
+  h = harness;
+  pool = harness.pool;
 });
 
 /** Retries on days 1, 3, 5 and 7 after the first failure, at its time of day: dates a test can state. */
@@ -66,9 +62,7 @@ async function recordHistoryIfAsked(name: string, handle: WorkflowHandle): Promi
 
 describe('subscription workflow (time-skipping)', () => {
   it('bills a monthly Community subscription started Jan 31 on the clamped month ends: 13 invoices of 9700 cents in a year', async () => {
-    const taskQueue = uniqueTaskQueue('monthly');
-    const worker = await h.newWorker(taskQueue);
-    await worker.runUntil(async () => {
+    await h.withWorker('monthly', async (taskQueue) => {
       const { handle, subscriptionId } = await startSubscription(taskQueue, 'month', '2031-01-31T15:00:00.000Z');
       const firstRunId = (await handle.describe()).runId;
       await h.advanceTo(handle, '2032-02-01T00:00:00.000Z');
@@ -118,9 +112,7 @@ describe('subscription workflow (time-skipping)', () => {
   });
 
   it('bills an annual Community subscription twice in a year and a day: 97000 cents each', async () => {
-    const taskQueue = uniqueTaskQueue('annual');
-    const worker = await h.newWorker(taskQueue);
-    await worker.runUntil(async () => {
+    await h.withWorker('annual', async (taskQueue) => {
       const { handle, subscriptionId } = await startSubscription(taskQueue, 'year', '2033-01-31T15:00:00.000Z');
       await h.advanceTo(handle, '2034-02-01T00:00:00.000Z');
       const invoices = await listSubscriptionInvoices(pool, subscriptionId);
@@ -137,9 +129,7 @@ describe('subscription workflow (time-skipping)', () => {
   });
 
   it('cancel at period end finishes the paid period and never renews', async () => {
-    const taskQueue = uniqueTaskQueue('cancel-period-end');
-    const worker = await h.newWorker(taskQueue);
-    await worker.runUntil(async () => {
+    await h.withWorker('cancel-period-end', async (taskQueue) => {
       const { handle, subscriptionId } = await startSubscription(taskQueue, 'month', '2035-03-15T15:00:00.000Z');
       await h.advanceTo(handle, '2035-03-16T00:00:00.000Z');
       const afterCancel = await handle.executeUpdate(cancelSubscription, { args: [{ when: 'period_end' }] });
@@ -164,9 +154,7 @@ describe('subscription workflow (time-skipping)', () => {
   });
 
   it('an immediate cancel charges nothing more', async () => {
-    const taskQueue = uniqueTaskQueue('cancel-now');
-    const worker = await h.newWorker(taskQueue);
-    await worker.runUntil(async () => {
+    await h.withWorker('cancel-now', async (taskQueue) => {
       const { handle, subscriptionId } = await startSubscription(taskQueue, 'month', '2036-03-15T15:00:00.000Z');
       await h.advanceTo(handle, '2036-05-20T00:00:00.000Z'); // Mar 15, Apr 15 and May 15 billed
       const canceled = await handle.executeUpdate(cancelSubscription, { args: [{ when: 'now', reason: 'customer request' }] });
@@ -192,9 +180,7 @@ describe('subscription workflow (time-skipping)', () => {
   }
 
   it('a declined first payment is retried on days 1, 3, 5 and 7 (fixed schedule), then the never-started subscription is canceled and written off', async () => {
-    const taskQueue = uniqueTaskQueue('first-decline');
-    const worker = await h.newWorker(taskQueue);
-    await worker.runUntil(async () => {
+    await h.withWorker('first-decline', async (taskQueue) => {
       const { handle, subscriptionId } = await startSubscription(taskQueue, 'month', '2037-01-10T12:00:00.000Z', 'pm_card_chargeDeclinedInsufficientFunds', undefined, FIXED_POLICY);
       const invoiceId = renewalInvoiceId(subscriptionId, 0);
       await skipToAndWaitForAttempts('2037-01-10T12:00:00.000Z', invoiceId, 1);
@@ -223,9 +209,7 @@ describe('subscription workflow (time-skipping)', () => {
   });
 
   it('a declined renewal goes past_due; a new payment method retries at once and the next renewal keeps its date', async () => {
-    const taskQueue = uniqueTaskQueue('renewal-decline');
-    const worker = await h.newWorker(taskQueue);
-    await worker.runUntil(async () => {
+    await h.withWorker('renewal-decline', async (taskQueue) => {
       const { handle, subscriptionId, customerId } = await startSubscription(taskQueue, 'month', '2038-01-10T12:00:00.000Z', 'pm_card_visa', undefined, FIXED_POLICY);
       await h.advanceTo(handle, '2038-01-11T00:00:00.000Z');
       // The card on file is replaced by one that will be declined, and the old one removed (a
@@ -258,9 +242,7 @@ describe('subscription workflow (time-skipping)', () => {
   });
 
   it('continue-as-new carries state: a payment method given in one run is charged by the next', async () => {
-    const taskQueue = uniqueTaskQueue('carry');
-    const worker = await h.newWorker(taskQueue);
-    await worker.runUntil(async () => {
+    await h.withWorker('carry', async (taskQueue) => {
       // One period per run: every renewal happens in a fresh run.
       const { handle, subscriptionId } = await startSubscription(taskQueue, 'month', '2039-01-15T12:00:00.000Z', 'pm_card_visa', 1);
       await h.advanceTo(handle, '2039-01-16T00:00:00.000Z');
