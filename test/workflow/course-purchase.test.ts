@@ -38,6 +38,7 @@ import {
   uniqueTaskQueue,
   waitFor,
 } from '../support/environment';
+import { recordHistoryIfAsked } from '../support/record-history';
 import { skipTo as skipToInstant, startTimeSkippingTestbed, type TimeSkippingTestbed } from '../support/time-skipping';
 
 let env: TestWorkflowEnvironment;
@@ -346,6 +347,7 @@ describe('course purchase workflow (time-skipping)', () => {
       await skipTo('2043-02-14T08:00:00.000Z');
       await handle.signal(orderPaymentMethodUpdated, { token: 'pm_card_mastercard' });
       const recovered = await waitForPaidInstallments(handle, 2);
+      recordHistoryIfAsked(process.env.RECORD_HISTORY_NAME ?? 'v2-course-installment-recovered-by-new-card', handle, env.address);
       expect(recovered.status).toBe('active');
       expect(recovered.lastPayment).toMatchObject({ installmentIndex: 1, outcome: 'succeeded', amount: 33_234 });
       expect(recovered.lastPayment?.at.slice(0, 19)).toBe('2043-02-14T08:00:00');

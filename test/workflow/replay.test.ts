@@ -1,7 +1,9 @@
-// Replays recorded histories of real subscription runs against the current workflow code,
+// Replays recorded histories of real subscription and course-order runs against the current workflow code,
 // through the ops replay tool (scripts/replay.ts) in its own process. A change that would make
 // running subscriptions diverge (a reordered activity, a removed timer) fails here; such changes
-// must go through patched(). Record new histories with RECORD_HISTORIES=1 (subscription.test.ts).
+// must go through patched(). Record new histories with RECORD_HISTORIES=1 (subscription.test.ts,
+// course-purchase.test.ts; see test/support/record-history.ts). An order recorded before installment
+// dunning (course-installment-fixed-schedule-before-dunning) proves old orders keep their schedule.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +17,7 @@ function replay(paths: string[]) {
   return spawnSync(process.execPath, ['-r', '@swc-node/register', 'scripts/replay.ts', ...paths], { cwd: ROOT, encoding: 'utf8' });
 }
 
-describe('replay of recorded subscription histories', () => {
+describe('replay of recorded workflow histories', () => {
   it('replays every recorded history without nondeterminism', () => {
     expect(files.length).toBeGreaterThan(0);
     const run = replay(files);

@@ -1,10 +1,6 @@
 // The subscription workflow under Temporal's time-skipping test server, with the real
 // activities: PostgreSQL for the books and the Stripe simulator (validated by stripe-mock) as
 // the gateway. Months pass in seconds; every date and cent below is worked out by hand.
-import type { WorkflowHandle } from '@temporalio/client';
-import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { listSubscriptionInvoices } from '../../db/invoices';
 import { detachPaymentMethod } from '../../db/payment-methods';
 import { renewalInvoiceId } from '../../domain/invoice';
@@ -13,7 +9,8 @@ import type { DatabasePool } from '../../db/pool';
 import type { BillingInterval } from '../../domain/calendar';
 import { DEFAULT_DUNNING_POLICY, type DunningPolicy } from '../../domain/dunning';
 import { cancelSubscription, getSubscription, paymentMethodUpdated } from '../../workflows/messages';
-import { requiredEnv, waitFor } from '../support/environment';
+import { waitFor } from '../support/environment';
+import { recordHistoryIfAsked } from '../support/record-history';
 import { price, useSubscriptionHarness, type SubscriptionHarness } from '../support/subscription-harness';
 
 // One test server for the file: its clock only moves forward, so each test starts its
@@ -44,20 +41,6 @@ function startSubscription(
     ...(periodsPerRun ? { periodsPerRun } : {}),
     ...(dunningPolicy ? { dunningPolicy } : {}),
   });
-}
-
-/**
- * RECORD_HISTORIES=1 npm test -- test/workflow/subscription.test.ts writes this run's history
- * to test/workflow/histories/, where replay.test.ts replays it against every later version of
- * the workflow code: a change that breaks running subscriptions fails there.
- */
-async function recordHistoryIfAsked(name: string, handle: WorkflowHandle): Promise<void> {
-  if (process.env.RECORD_HISTORIES !== '1') return;
-  // The Temporal CLI writes the same JSON the Web UI downloads and runReplayHistory reads.
-  const json = execFileSync(requiredEnv('TEMPORAL_CLI'), [
-    'workflow', 'show', '--workflow-id', handle.workflowId, '--address', h.address, '--output', 'json',
-  ]);
-  writeFileSync(join(__dirname, 'histories', `${name}.json`), json);
 }
 
 describe('subscription workflow (time-skipping)', () => {
@@ -170,7 +153,7 @@ describe('subscription workflow (time-skipping)', () => {
       await h.skipTo('2036-09-01T00:00:00.000Z');
       expect((await listSubscriptionInvoices(pool, subscriptionId)).length).toBe(3);
       expect((await h.chargesFor(subscriptionId)).map((c) => c.amount)).toEqual([9700, 9700, 9700]);
-      await recordHistoryIfAsked('v2-cancel-now-after-three-renewals', handle);
+      recordHistoryIfAsked('v2-cancel-now-after-three-renewals', handle, h.address);
     });
   });
 
