@@ -23,7 +23,7 @@ export function createSubscriptionActivities({ pool }: { pool: DatabasePool }) {
       await pool.transaction(async (tx) => {
         const owed = await tx.maybeOneFirst(sql.type(z.object({ owed: z.number() }))`
           UPDATE invoices SET status = 'uncollectible' WHERE id = ${input.invoiceId} AND status = 'open'
-          RETURNING (total - amount_paid - amount_credited)::int8 AS owed`);
+          RETURNING (total - amount_paid - amount_credited - amount_credit_applied)::int8 AS owed`);
         if (owed === null || owed <= 0) return;
         await postJournalEntry(tx, writeOffEntry({ id: input.invoiceId, invoiceId: input.invoiceId, currency: input.currency, amount: owed, at: input.at }));
       });

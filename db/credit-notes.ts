@@ -132,6 +132,7 @@ const invoiceMoneyRow = z.object({
   amount_paid: z.number(),
   amount_credited: z.number(),
   amount_refunded: z.number(),
+  amount_credit_applied: z.number(),
 });
 type InvoiceMoney = z.infer<typeof invoiceMoneyRow>;
 
@@ -163,7 +164,8 @@ interface InvoiceMoneyState {
 /** The invoice and what has happened to its money; `lock` holds the invoice row until commit. */
 async function invoiceMoneyState(db: CommonQueryMethods, invoiceId: string, lock: boolean): Promise<InvoiceMoneyState | null> {
   const invoice = await db.maybeOne(sql.type(invoiceMoneyRow)`
-    SELECT id, number, legal_entity, status, currency::text AS currency, total, tax, amount_paid, amount_credited, amount_refunded
+    SELECT id, number, legal_entity, status, currency::text AS currency, total, tax, amount_paid, amount_credited, amount_refunded,
+           amount_credit_applied
     FROM invoices WHERE id = ${invoiceId} ${lock ? sql.fragment`FOR UPDATE` : sql.fragment``}`);
   if (!invoice) return null;
   if (!isCurrency(invoice.currency)) throw new Error(`invoice ${invoiceId} is in ${invoice.currency}, which the domain does not know`);
@@ -198,7 +200,7 @@ function issuedBalance(state: InvoiceMoneyState): InvoiceBalance {
     total: invoice.total,
     tax: invoice.tax,
     paid: invoice.amount_paid,
-    creditApplied: 0,
+    creditApplied: invoice.amount_credit_applied,
     credited: sums.credited,
     taxCredited: sums.tax_credited,
     refunded: sums.refunded,

@@ -82,7 +82,7 @@ export interface InvoicePaymentRecord {
   readonly gatewayReference: string | null;
 }
 
-const lockedInvoice = z.object({ status: z.string(), total: z.number(), amount_paid: z.number(), currency: z.string() });
+const lockedInvoice = z.object({ status: z.string(), total: z.number(), amount_paid: z.number(), currency: z.string(), owed: z.number() });
 
 /** The ledger account a payment's cash lands in: the gateway's for cards, the bank's for transfers. */
 export function cashAccountMethod(payment: { method: InvoicePaymentMethod; gateway: string | null }): string {
@@ -101,7 +101,9 @@ export async function recordInvoicePayment(
   return pool.transaction(async (tx) => {
     // The row lock orders concurrent payments on the same invoice.
     const invoice = await tx.maybeOne(sql.type(lockedInvoice)`
-      SELECT status, total, amount_paid, currency FROM invoices WHERE id = ${payment.invoiceId} FOR UPDATE`);
+      SELECT status, total, amount_paid, currency::text AS currency,
+             (total - amount_paid - amount_credited - amount_credit_applied)::int8 AS owed
+      FROM invoices WHERE id = ${payment.invoiceId} FOR UPDATE`);
     if (!invoice) throw new Error(`invoice ${payment.invoiceId} does not exist`);
     const inserted = await tx.maybeOne(sql.unsafe`
       INSERT INTO invoice_payments (id, invoice_id, reference, method, amount, currency, received_at, gateway, gateway_reference)
@@ -111,11 +113,12 @@ export async function recordInvoicePayment(
     if (!inserted) return { recorded: false, amountPaid: invoice.amount_paid, status: invoice.status };
     if (invoice.status !== 'open') throw new Error(`invoice ${payment.invoiceId} is ${invoice.status}: it takes no payment`);
     if (invoice.currency !== payment.currency) throw new Error(`payment in ${payment.currency} for an invoice in ${invoice.currency}`);
-    const amountPaid = invoice.amount_paid + payment.amount;
-    if (amountPaid > invoice.total) {
-      throw new Error(`payment of ${payment.amount} exceeds the ${invoice.total - invoice.amount_paid} still owed on invoice ${payment.invoiceId}`);
+    // Still owed: what credit notes and the customer's credit balance took off is not paid again.
+    if (payment.amount > invoice.owed) {
+      throw new Error(`payment of ${payment.amount} exceeds the ${invoice.owed} still owed on invoice ${payment.invoiceId}`);
     }
-    const status = amountPaid === invoice.total ? 'paid' : 'open';
+    const amountPaid = invoice.amount_paid + payment.amount;
+    const status = payment.amount === invoice.owed ? 'paid' : 'open';
     await tx.query(sql.unsafe`
       UPDATE invoices SET amount_paid = ${amountPaid}, status = ${status},
         paid_at = CASE WHEN ${status} = 'paid' THEN ${payment.receivedAt}::timestamptz ELSE paid_at END
@@ -157,11 +160,18 @@ export async function setCollectionStatus(db: CommonQueryMethods, invoiceId: str
 export async function voidEnterpriseInvoice(pool: DatabasePool, request: { invoiceId: string; reason: string; at: string }): Promise<void> {
   await pool.transaction(async (tx) => {
     const invoice = await tx.maybeOne(sql.type(lockedInvoice.extend({ tax: z.number() }))`
-      SELECT status, total, tax, amount_paid, currency FROM invoices WHERE id = ${request.invoiceId} FOR UPDATE`);
+      SELECT status, total, tax, amount_paid, currency::text AS currency,
+             (total - amount_paid - amount_credited - amount_credit_applied)::int8 AS owed
+      FROM invoices WHERE id = ${request.invoiceId} FOR UPDATE`);
     if (!invoice) throw new Error(`invoice ${request.invoiceId} does not exist`);
     if (invoice.status === 'void') return;
     if (invoice.status !== 'open' || invoice.amount_paid > 0) {
       throw new Error(`invoice ${request.invoiceId} is ${invoice.status} with ${invoice.amount_paid} paid: it cannot be voided`);
+    }
+    // Voiding credits the whole total; part of it already settled (credit notes, the customer's
+    // balance) would be credited twice. Such an invoice is corrected with a credit note instead.
+    if (invoice.owed !== invoice.total) {
+      throw new Error(`invoice ${request.invoiceId} has ${invoice.total - invoice.owed} settled by credit: it cannot be voided; issue a credit note`);
     }
     await tx.query(sql.unsafe`UPDATE invoices SET status = 'void' WHERE id = ${request.invoiceId}`);
     await tx.query(sql.unsafe`

@@ -1,5 +1,6 @@
 import { sql, type CommonQueryMethods, type DatabasePool } from 'slonik';
 import { z } from 'zod';
+import { applyCreditToIssuedInvoice } from './customer-credit';
 import { allocateInvoiceNumber } from './invoice-numbers';
 import type { Invoice } from '../domain/invoice';
 import { invoiceTotals } from '../domain/invoice-totals';
@@ -34,6 +35,8 @@ export async function recordIssuedInvoice(pool: DatabasePool, invoice: Invoice, 
     }
     // Tax collected is owed to the tax authority, not revenue.
     await postJournalEntry(tx, tax === 0 ? invoiceIssuedEntry(invoice) : taxedInvoiceIssuedEntry({ ...invoice, tax }));
+    // The customer's credit balance pays what it can, as the invoice is issued (the charge takes the rest).
+    await applyCreditToIssuedInvoice(tx, invoice.id, invoice.issuedAt);
     return { number };
   });
 }
@@ -62,12 +65,13 @@ export async function listSubscriptionInvoices(db: CommonQueryMethods, subscript
 }
 
 /**
- * What is still owed on an invoice: its total less what was paid and what credit notes took off
- * (a credit note may be issued while the invoice is still being collected). Null when unknown.
+ * What is still owed on an invoice: its total less what was paid, what credit notes took off (a
+ * credit note may be issued while the invoice is still being collected) and what the customer's
+ * credit balance paid. Null when unknown.
  */
 export async function amountStillOwed(db: CommonQueryMethods, invoiceId: string): Promise<number | null> {
   return db.maybeOneFirst(sql.type(z.object({ owed: z.number() }))`
-    SELECT CASE WHEN status = 'open' THEN total - amount_paid - amount_credited ELSE 0 END AS owed
+    SELECT CASE WHEN status = 'open' THEN total - amount_paid - amount_credited - amount_credit_applied ELSE 0 END AS owed
     FROM invoices WHERE id = ${invoiceId}`);
 }
 

@@ -30,7 +30,7 @@ export interface ReceivableMismatch {
   readonly number: string;
   readonly status: string;
   readonly currency: string;
-  /** What is still owed by the invoice table: total - amount_paid - amount_credited (0 once settled). */
+  /** What is still owed by the invoice table: total - amount_paid - amount_credited - amount_credit_applied (0 once settled). */
   readonly expected: number;
   /** The accounts_receivable balance (debits - credits) of the invoice's ledger entries. */
   readonly actual: number;
@@ -84,7 +84,7 @@ export async function reconcileLedger(db: CommonQueryMethods): Promise<Reconcile
       GROUP BY e.invoice_id
     ), expected AS (
       SELECT i.id, i.number, i.status, i.currency::text AS currency,
-             (CASE WHEN i.status = 'open' THEN i.total - i.amount_paid - i.amount_credited ELSE 0 END)::int8 AS expected
+             (CASE WHEN i.status = 'open' THEN i.total - i.amount_paid - i.amount_credited - i.amount_credit_applied ELSE 0 END)::int8 AS expected
       FROM invoices i WHERE i.status IN ('open', 'paid', 'void', 'uncollectible')
     )
     SELECT x.id AS invoice_id, x.number, x.status, x.currency, x.expected, coalesce(r.balance, 0)::int8 AS actual
@@ -141,7 +141,7 @@ export function formatReconcileReport(report: ReconcileReport): string {
   }
   for (const m of report.receivableMismatches) {
     out.push(
-      `  invoice ${m.number} (${m.invoiceId}, ${m.status}, ${m.currency}): accounts_receivable ${m.actual}, but ${m.expected} is owed (total - amount paid - amount credited)`,
+      `  invoice ${m.number} (${m.invoiceId}, ${m.status}, ${m.currency}): accounts_receivable ${m.actual}, but ${m.expected} is owed (total - amount paid - amount credited - customer credit applied)`,
     );
   }
   return out.join('\n');

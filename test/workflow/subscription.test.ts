@@ -1,6 +1,8 @@
 // The subscription workflow under Temporal's time-skipping test server, with the real
 // activities: PostgreSQL for the books and the Stripe simulator (validated by stripe-mock) as
 // the gateway. Months pass in seconds; every date and cent below is worked out by hand.
+import { issueCredit } from '../../db/credit-notes';
+import { availableCustomerCredit } from '../../db/customer-credit';
 import { listSubscriptionInvoices } from '../../db/invoices';
 import { detachPaymentMethod } from '../../db/payment-methods';
 import { renewalInvoiceId } from '../../domain/invoice';
@@ -242,6 +244,36 @@ describe('subscription workflow (time-skipping)', () => {
       const view = await handle.query(getSubscription);
       expect(view.currentPeriod?.index).toBe(2);
       expect(view.statusHistory.map((c) => c.cause)).toEqual(['subscription created', 'first payment succeeded']);
+      await handle.executeUpdate(cancelSubscription, { args: [{ when: 'now' }] });
+      await handle.result();
+    });
+  });
+
+  it("a credit balance (a credit note on a paid invoice) pays part of the next renewal: 9700 - 2400 = 7300 charged, then full price again", async () => {
+    await h.withWorker('credit-balance', async (taskQueue) => {
+      const { handle, subscriptionId, customerId } = await startSubscription(taskQueue, 'month', '2040-01-15T12:00:00.000Z');
+      const first = renewalInvoiceId(subscriptionId, 0);
+      await h.advanceTo(handle, '2040-01-20T00:00:00.000Z');
+      const issued = await pool.transaction((tx) => issueCredit(tx, { id: `cn_${first}`, invoiceId: first, amount: 2_400, reason: 'goodwill', at: '2040-01-20T00:00:00.000Z' }));
+      expect(issued.ok && issued.note.settlement).toEqual({ reducedAmountDue: 0, refunded: 0, creditedToBalance: 2_400 }); // the invoice was paid: all of it is the customer's balance
+      expect(await availableCustomerCredit(pool, customerId, 'USD')).toBe(2_400);
+
+      await h.advanceTo(handle, '2040-03-16T00:00:00.000Z');
+      const renewal = renewalInvoiceId(subscriptionId, 1);
+      expect((await h.chargesFor(subscriptionId)).map((c) => c.amount)).toEqual([9_700, 7_300, 9_700]);
+      expect(await availableCustomerCredit(pool, customerId, 'USD')).toBe(0);
+      expect((await listSubscriptionInvoices(pool, subscriptionId)).map((i) => [i.total, i.amount_paid, i.status])).toEqual([
+        [9_700, 9_700, 'paid'],
+        [9_700, 7_300, 'paid'],
+        [9_700, 9_700, 'paid'],
+      ]);
+      // The renewal's receivable: 9700 issued, 2400 from the balance, 7300 in cash.
+      expect(await accountBalances(pool, [renewal])).toEqual([
+        { account: 'accounts_receivable', balance: 0 },
+        { account: 'cash:stripe', balance: 7_300 },
+        { account: 'customer_credit', balance: 2_400 },
+        { account: 'revenue', balance: -9_700 },
+      ]);
       await handle.executeUpdate(cancelSubscription, { args: [{ when: 'now' }] });
       await handle.result();
     });
