@@ -9,7 +9,7 @@ function parseSafeBigint(value: string): number {
 }
 
 export async function createDatabasePool(connectionUri: string, options: { maximumPoolSize?: number } = {}): Promise<DatabasePool> {
-  return createPool(connectionUri, {
+  const pool = await createPool(connectionUri, {
     maximumPoolSize: options.maximumPoolSize ?? 10,
     typeParsers: [
       { name: 'int8', parse: parseSafeBigint },
@@ -19,6 +19,11 @@ export async function createDatabasePool(connectionUri: string, options: { maxim
       { name: 'numeric', parse: (value) => value },
     ],
   });
+  // slonik also emits every failed query's error on the pool before the query rejects with it.
+  // Without a listener that emit throws in its place (under jest as a different error type), so
+  // callers could not recognise an expected error such as a constraint the database names.
+  pool.on('error', () => {});
+  return pool;
 }
 
 export type { DatabasePool };

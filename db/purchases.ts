@@ -1,5 +1,5 @@
 // Course orders, their installments, coupon redemptions and course access grants.
-import { sql, type CommonQueryMethods, type DatabasePool } from 'slonik';
+import { CheckIntegrityConstraintViolationError, sql, type CommonQueryMethods, type DatabasePool } from 'slonik';
 import { z } from 'zod';
 import { courseEntitlement, findProduct } from '../domain/catalog';
 import type { InstallmentStatus, OrderStatus } from '../domain/course-purchase';
@@ -374,6 +374,9 @@ export async function customerEntitlementsAt(db: CommonQueryMethods, customerId:
 }
 
 
+/** The name the redemption-limit trigger gives its check violation. */
+const REDEMPTION_LIMIT_CONSTRAINT = 'coupon_redemption_limit';
+
 /**
  * Counts a coupon redeemed by a subscription, once per subscription; refused (nothing written)
  * when the coupon's or code's redemption limit is reached (the database trigger enforces it).
@@ -382,6 +385,11 @@ export async function recordSubscriptionCouponRedemption(
   pool: DatabasePool,
   r: { couponId: string; promotionCode: string | null; subscriptionId: string; customerId: string; redeemedAt: string },
 ): Promise<PlaceOrderResult> {
+  // Already counted for this subscription (a retried request): nothing to do. Checked first, as
+  // the limit trigger runs before ON CONFLICT could skip the row.
+  const counted = await pool.exists(sql.unsafe`
+    SELECT 1 FROM coupon_redemptions WHERE coupon_id = ${r.couponId} AND subscription_id = ${r.subscriptionId}`);
+  if (counted) return { ok: true };
   try {
     await pool.query(sql.unsafe`
       INSERT INTO coupon_redemptions (coupon_id, promotion_code, subscription_id, customer_id, redeemed_at)
@@ -389,8 +397,10 @@ export async function recordSubscriptionCouponRedemption(
       ON CONFLICT (coupon_id, subscription_id) WHERE subscription_id IS NOT NULL DO NOTHING`);
     return { ok: true };
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    if (/redemption/i.test(message)) return { ok: false, reason: message };
+    // The database's backstop (a concurrent redemption took the last one): refused, not failed.
+    if (error instanceof CheckIntegrityConstraintViolationError && error.constraint === REDEMPTION_LIMIT_CONSTRAINT) {
+      return { ok: false, reason: error.cause?.message ?? 'the coupon has reached its redemption limit' };
+    }
     throw error;
   }
 }
