@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { sql } from 'slonik';
 import { createEnterpriseActivities } from '../../activities/enterprise';
+import { issueCredit } from '../../db/credit-notes';
 import type { IssuedEnterpriseInvoice } from '../../db/enterprise';
 import type { DatabasePool } from '../../db/pool';
 import { formatReconcileReport, reconcileLedgerSnapshot } from '../../db/reconcile';
@@ -106,6 +107,38 @@ describe('ledger reconciliation', () => {
     const run = runReconcile();
     expect(run.stdout).toContain('ledger reconciliation: OK');
     expect(run.status).toBe(0);
+  });
+
+  it('a credit note on an enterprise invoice lowers what a payment may settle, and such an invoice is not voided', async () => {
+    const activities = createEnterpriseActivities({ pool, gateway: noGateway });
+    // 3 seats x 10,000 (EUR contract, no tax for a US customer): 30,000; 5,000 credited leaves 25,000 owed.
+    const credited = await issue(activities, 10_000, 'US');
+    const note = await pool.transaction((tx) =>
+      issueCredit(tx, { id: `cn_${credited.invoice.id}`, invoiceId: credited.invoice.id, amount: 5_000, reason: 'service credit', at: '2045-01-12T10:00:00.000Z' }),
+    );
+    expect(note.ok).toBe(true);
+    const payment = {
+      paymentId: `${credited.invoice.id}:payment-1`,
+      invoiceId: credited.invoice.id,
+      reference: 'US-WIRE-1',
+      method: 'bank_transfer' as const,
+      amount: 30_000,
+      currency: 'EUR' as const,
+      receivedAt: '2045-01-20T10:00:00.000Z',
+      gateway: null,
+      gatewayReference: null,
+    };
+    await expect(activities.recordEnterprisePayment(payment)).rejects.toThrow(`payment of 30000 exceeds the 25000 still owed on invoice ${credited.invoice.id}`);
+    expect(await activities.recordEnterprisePayment({ ...payment, paymentId: `${credited.invoice.id}:payment-2`, amount: 25_000 })).toEqual({ amountPaid: 25_000, status: 'paid' });
+
+    const partlyCredited = await issue(activities, 10_000, 'US');
+    await pool.transaction((tx) => issueCredit(tx, { id: `cn_${partlyCredited.invoice.id}`, invoiceId: partlyCredited.invoice.id, amount: 1_000, reason: 'service credit', at: '2045-01-12T10:00:00.000Z' }));
+    await expect(activities.voidEnterpriseInvoice({ invoiceId: partlyCredited.invoice.id, reason: 'test', at: '2045-01-13T10:00:00.000Z' })).rejects.toThrow(
+      `invoice ${partlyCredited.invoice.id} has 1000 settled by credit: it cannot be voided; issue a credit note`,
+    );
+    const report = await reconcileLedgerSnapshot(pool);
+    if (!report.ok) console.error(formatReconcileReport(report));
+    expect(report.ok).toBe(true);
   });
 
   it('reports an unbalanced ledger and a receivable that differs from the open balance, and exits 1', async () => {
