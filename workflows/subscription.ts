@@ -529,7 +529,7 @@ async function runSubscription(input: SubscriptionWorkflowInput): Promise<Subscr
   /** After collecting a period's invoice: the period is paid, or dunning's end action applies. */
   async function settle(invoice: Invoice, outcome: Collection): Promise<void> {
     try {
-      if (outcome.kind === 'interrupted') return;
+      if (outcome.kind === 'interrupted') return await abandonCollection(invoice);
       if (outcome.kind === 'paid') {
         // What the period cost before tax and credits: what a later proration gives back.
         const periodLineAfterDiscount = invoice.lines[0]!.amount - (invoice.lines[0]!.discountAmount ?? 0);
@@ -557,9 +557,22 @@ async function runSubscription(input: SubscriptionWorkflowInput): Promise<Subscr
         return;
       }
       if (outcome.kind === 'ended') await applyEndAction(queued.invoice, outcome);
+      if (outcome.kind === 'interrupted') await abandonCollection(queued.invoice);
     } finally {
       collecting = false;
     }
+  }
+
+  /**
+   * Canceled while a declined invoice was being recovered: no reminder may reach the customer
+   * after that, and nobody collects what is owed any more, so it is written off (as at the end
+   * of dunning). Histories from before this rule left both as they were.
+   */
+  async function abandonCollection(invoice: Invoice): Promise<void> {
+    if (!patched('cancel-ends-collection')) return;
+    dunning = null;
+    await withdrawReminders(invoice.id);
+    await writeOffInvoice({ invoiceId: invoice.id, currency: invoice.currency, at: now(), reason: 'canceled while the payment was being recovered' });
   }
 
   async function applyEndAction(invoice: Invoice, outcome: Extract<Collection, { kind: 'ended' }>): Promise<void> {

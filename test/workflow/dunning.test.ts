@@ -312,6 +312,39 @@ describe('dunning (time-skipping)', () => {
     });
   });
 
+  it('canceled during dunning: the final notice still waiting is withdrawn, the renewal is written off and nothing more is attempted', async () => {
+    await h.withWorker('dunning-cancel', async (taskQueue) => {
+      const T = '2054-07-10T12:00:00.000Z';
+      const { handle, subscriptionId, renewal } = await renewalDeclinedWith(taskQueue, {
+        planId: 'community',
+        startAt: '2054-06-10T12:00:00.000Z',
+        renewalAt: T,
+        failingToken: 'pm_card_chargeDeclinedLostCard',
+      });
+      expect((await noticesOf(renewal)).map(([kind, at]) => [kind, at])).toEqual([
+        ['action_required', sec(T)],
+        ['final_notice', '2054-07-21T12:00:00'],
+      ]);
+      await h.skipTo('2054-07-12T09:00:00.000Z');
+      const canceled = await handle.executeUpdate(cancelSubscription, { args: [{ when: 'now' }] });
+      expect(canceled.status).toBe('canceled');
+      const final = await handle.result();
+      expect(final.dunning).toBeNull();
+      // Day 11's "last chance" must not reach a customer who has left (nor the unsent day-0 one, here without a sender).
+      expect(await noticesOf(renewal)).toEqual([
+        ['action_required', sec(T), true],
+        ['final_notice', '2054-07-21T12:00:00', true],
+      ]);
+      expect(await h.attemptsOf(renewal)).toEqual([[1, 'declined', 'lost_card']]);
+      expect((await listSubscriptionInvoices(h.pool, subscriptionId)).map((i) => i.status)).toEqual(['paid', 'uncollectible']);
+      expect(await accountBalances(h.pool, [renewal])).toEqual([
+        { account: 'accounts_receivable', balance: 0 },
+        { account: 'bad_debt', balance: 9_700 },
+        { account: 'revenue', balance: -9_700 },
+      ]);
+    });
+  });
+
   describe('a credit note issued while dunning waits', () => {
     const FIXED_COMMUNITY: DunningPolicy = { ...dunningPolicyFor('community'), strategy: 'fixed' };
 
