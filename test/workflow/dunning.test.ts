@@ -15,6 +15,7 @@ import { subscriptionInvoiceId } from '../../domain/subscription-invoice';
 import { cancelSubscription, getSubscription, paymentMethodUpdated } from '../../workflows/messages';
 import type { subscriptionWorkflow } from '../../workflows/subscription';
 import { waitFor } from '../support/environment';
+import { recordHistoryIfAsked } from '../support/record-history';
 import { price, useSubscriptionHarness, type SubscriptionHarness } from '../support/subscription-harness';
 
 let h: SubscriptionHarness;
@@ -134,6 +135,7 @@ describe('dunning (time-skipping)', () => {
 
       await h.skipTo('2050-02-24T12:00:00.000Z');
       const final = await handle.result();
+      recordHistoryIfAsked('v2-dunning-lost-card-canceled-on-day-14', handle, h.address);
       expect(final.status).toBe('canceled');
       expect(sec(final.canceledAt)).toBe('2050-02-24T12:00:00');
       expect(final.statusHistory.map((c) => c.to)).toEqual(['incomplete', 'active', 'past_due', 'canceled']);
@@ -309,6 +311,7 @@ describe('dunning (time-skipping)', () => {
       expect((await retryDecisionsOf(renewal))[1]).toMatchObject({ retry_number: 2, decided_at: sec(chosen) });
       await handle.executeUpdate(cancelSubscription, { args: [{ when: 'now' }] });
       await handle.result();
+      recordHistoryIfAsked('v2-dunning-smart-retry-then-canceled', handle, h.address);
     });
   });
 
@@ -329,6 +332,7 @@ describe('dunning (time-skipping)', () => {
       const canceled = await handle.executeUpdate(cancelSubscription, { args: [{ when: 'now' }] });
       expect(canceled.status).toBe('canceled');
       const final = await handle.result();
+      recordHistoryIfAsked('v2-dunning-canceled-by-the-customer-on-day-2', handle, h.address);
       expect(final.dunning).toBeNull();
       // Day 11's "last chance" must not reach a customer who has left (nor the unsent day-0 one, here without a sender).
       expect(await noticesOf(renewal)).toEqual([
