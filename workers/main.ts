@@ -1,5 +1,6 @@
 // Worker process entry point. SIGINT/SIGTERM make the SDK drain in-flight tasks, then we close
 // the pool: an activity is never cut off between its gateway call and its database write.
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { createServer } from 'node:http';
 import pino from 'pino';
@@ -9,11 +10,9 @@ import type { Gateway } from '../gateways/gateway';
 import { createPaymentMetrics } from '../gateways/metrics';
 import { createPayPalGateway } from '../gateways/paypal';
 import { createStripeGateway } from '../gateways/stripe';
-import { createNotificationActivities, DEFAULT_PUBLIC_BASE_URL, updatePaymentUrlFrom } from '../activities/notifications';
 import { createNoticeSender, noticeSenderConfigFromEnv } from '../notifications/sender';
 import { createBillingWorker } from './billing-worker';
-
-const DAY_MS = 86_400_000;
+import { CARD_EXPIRY_SCHEDULE_ID, ensureCardExpirySchedule } from './schedules';
 
 async function main(): Promise<void> {
   const env = loadEnv();
@@ -54,19 +53,17 @@ async function main(): Promise<void> {
     ? createNoticeSender({ pool, transport: smtp.transport, from: smtp.from, pollMs: smtp.pollMs, logger: logger.child({ component: 'notices' }) })
     : null;
   notices?.start();
-  // Card-expiring notices are queued by a daily scan (idempotent: a second scan queues nothing).
-  const { scheduleCardExpiryNotices } = createNotificationActivities({
-    pool,
-    updatePaymentUrl: updatePaymentUrlFrom(process.env.PUBLIC_BASE_URL ?? DEFAULT_PUBLIC_BASE_URL),
-  });
-  const scanCards = () =>
-    void scheduleCardExpiryNotices({ now: new Date().toISOString() }).catch((error: unknown) => logger.error({ err: error }, 'card expiry scan failed'));
-  scanCards();
-  const cardScan = setInterval(scanCards, DAY_MS);
+  // Card-expiring notices are queued by a daily scan, a Temporal Schedule (one for the deployment).
+  const clientConnection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
+  try {
+    const created = await ensureCardExpirySchedule(new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE }), env.TEMPORAL_TASK_QUEUE);
+    logger.info({ scheduleId: CARD_EXPIRY_SCHEDULE_ID, created }, 'card expiry scan scheduled');
+  } finally {
+    await clientConnection.close();
+  }
   try {
     await billing.run();
   } finally {
-    clearInterval(cardScan);
     await notices?.stop();
     metricsServer.close();
     await connection.close();

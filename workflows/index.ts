@@ -2,3 +2,4 @@
 export { subscriptionWorkflow } from './subscription';
 export { enterpriseInvoiceWorkflow } from './enterprise-invoice';
 export { coursePurchaseWorkflow } from './course-purchase';
+export { cardExpiryScanWorkflow } from './card-expiry-scan';
