@@ -438,4 +438,40 @@ describe('course purchase workflow (time-skipping)', () => {
       expect((await findOrderRow(pool, orderId))?.status).toBe('unpaid');
     });
   });
+
+  it('a lost card on an installment is never retried: the buyer is asked, and with no new card by day 14 the plan ends unpaid (default policy)', async () => {
+    const taskQueue = uniqueTaskQueue('installment-hard');
+    const worker = await newWorker(taskQueue);
+    await worker.runUntil(async () => {
+      const orderedAt = '2045-01-10T12:00:00.000Z';
+      const { handle, orderId, customerId } = await startOrder(taskQueue, {
+        courseIds: ['content-engine'],
+        currency: 'USD',
+        paymentMethodToken: 'pm_card_visa',
+        paymentPlan: 'course-3-monthly',
+        orderedAt,
+      });
+      const second = installmentInvoiceId(orderId, 1);
+      await skipTo(orderedAt);
+      await waitForPaidInstallments(handle, 1);
+      await handle.signal(orderPaymentMethodUpdated, { token: 'pm_card_chargeDeclinedLostCard' });
+
+      const asked = await skipToAndWaitForAttempts(handle, '2045-02-10T12:00:00.000Z', 1, 1);
+      expect(asked.status).toBe('past_due');
+      expect(asked.nextDue).toMatchObject({ index: 1, retryAt: null }); // nothing scheduled: the buyer must act
+      expect((await listNotices(pool, { invoiceId: second })).map((n) => [n.kind, n.send_after.slice(0, 19)])).toEqual([
+        ['action_required', '2045-02-10T12:00:00'],
+        ['final_notice', '2045-02-21T12:00:00'], // 3 days before the 14-day window closes
+      ]);
+      // Access is kept while the buyer can still fix it.
+      expect((await customerEntitlementsAt(pool, customerId, '2045-02-20T00:00:00.000Z')).entitlements).toEqual(['course:content-engine']);
+
+      await skipTo('2045-02-24T12:00:01.000Z');
+      const final = await handle.result();
+      expect(final.status).toBe('unpaid');
+      expect(final.access.status).toBe('revoked');
+      expect(final.installments.map((i) => i.status)).toEqual(['paid', 'unpaid', 'scheduled']);
+      expect(await attemptsOf(second)).toEqual([[1, 'declined', 'lost_card']]);
+    });
+  });
 });
