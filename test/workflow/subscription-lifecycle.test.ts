@@ -8,6 +8,7 @@ import { subscriptionInvoiceId } from '../../domain/subscription-invoice';
 import { taxTreatmentFor } from '../../domain/tax';
 import { applySubscriptionCoupon, cancelSubscription, changeSubscription, getSubscription } from '../../workflows/messages';
 import { waitFor } from '../support/environment';
+import { recordHistoryIfAsked } from '../support/record-history';
 import { price, useSubscriptionHarness, type SubscriptionHarness } from '../support/subscription-harness';
 
 let h: SubscriptionHarness;
@@ -276,6 +277,7 @@ describe('subscription lifecycle (time-skipping)', () => {
         ]);
         expect(view.canceledAt?.slice(0, 16)).toBe('2046-02-01T00:00');
         expect((await handle.result()).status).toBe('canceled');
+        recordHistoryIfAsked('v2-cancel-while-renewal-charge-in-flight', handle, h.address);
         const invoices = await listSubscriptionInvoices(h.pool, subscriptionId);
         expect(invoices.map((i) => [i.id, i.total, i.status])).toEqual([
           [subscriptionInvoiceId(subscriptionId, { epoch: 0, periodIndex: 0 }), 9_700, 'paid'],
