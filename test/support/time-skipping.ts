@@ -1,7 +1,9 @@
 // Moving the time-skipping test server's clock safely. The server keeps skipping while an
 // activity runs, so an activity still in flight when the clock jumps sees its timeouts fire;
 // every test therefore moves time only once the workflows it drives are idle on a timer.
-import { Client, type WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, type ConnectionOptions, type WorkflowHandle } from '@temporalio/client';
+import { InternalConnectionOptionsSymbol } from '@temporalio/client/lib/connection';
+import { msToTs, tsToMs } from '@temporalio/common/lib/time';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { DatabasePool } from '../../db/pool';
@@ -15,29 +17,65 @@ export async function untilIdle(handle: WorkflowHandle): Promise<void> {
   }, `${handle.workflowId} to be idle`);
 }
 
+/** The test server's clock. */
+export interface TestClock {
+  currentTimeMs(): Promise<number>;
+  sleep(ms: number): Promise<void>;
+}
+
+/**
+ * A client connection to the test server that sends no keepalive pings. The Java test server
+ * answers pings more often than every 5 minutes with GOAWAY (too_many_pings); the SDK's default
+ * connection pings every 30 s, so a test file slowed down by load got one mid-skip, the skip's
+ * answer never came, and the server's clock stayed locked for the rest of the file (seen twice).
+ */
+async function connectWithoutPings(address: string): Promise<Connection> {
+  const options = {
+    address,
+    channelArgs: { 'grpc.keepalive_time_ms': 24 * 3_600_000, 'grpc.keepalive_permit_without_calls': 0 },
+    // The SDK's own switch for the test server's TestService (what TestWorkflowEnvironment uses).
+    [InternalConnectionOptionsSymbol]: { supportsTestService: true },
+  };
+  return Connection.connect(options as ConnectionOptions);
+}
+
+function clockOver(connection: Connection): TestClock {
+  const { testService } = connection;
+  if (!testService) throw new Error('the connection has no TestService: is this the time-skipping test server?');
+  return {
+    async currentTimeMs() {
+      const { time } = await testService.getCurrentTime({});
+      return tsToMs(time);
+    },
+    async sleep(ms) {
+      await testService.unlockTimeSkippingWithSleep({ duration: msToTs(ms) });
+    },
+  };
+}
+
 /** Moves the clock forward to `instant` (never back), once the given workflows are idle. */
-export async function skipTo(env: TestWorkflowEnvironment, instant: string, idle: readonly WorkflowHandle[] = []): Promise<void> {
+export async function skipTo(clock: TestClock, instant: string, idle: readonly WorkflowHandle[] = []): Promise<void> {
   for (const handle of idle) await untilIdle(handle);
-  const from = await env.currentTimeMs();
+  const from = await clock.currentTimeMs();
   const ms = Date.parse(instant) - from;
   if (ms <= 0) return;
   // A skip should take milliseconds of real time. Under heavy load a test once hung here (the
   // server waited in real time); say what the server and the workflows looked like if it recurs.
   const slow = setTimeout(() => {
-    describeStuckSkip(env, idle, new Date(from).toISOString(), instant).then(
+    describeStuckSkip(clock, idle, new Date(from).toISOString(), instant).then(
       (text) => console.warn(text),
       (error: unknown) => console.warn(`time-skipping: skip to ${instant} is slow; describing it failed`, error),
     );
   }, 15_000);
   try {
-    await env.sleep(ms);
+    await clock.sleep(ms);
   } finally {
     clearTimeout(slow);
   }
 }
 
-async function describeStuckSkip(env: TestWorkflowEnvironment, idle: readonly WorkflowHandle[], from: string, to: string): Promise<string> {
-  const lines = [`time-skipping: skip ${from} -> ${to} has taken 15 s of real time; server now ${new Date(await env.currentTimeMs()).toISOString()}`];
+async function describeStuckSkip(clock: TestClock, idle: readonly WorkflowHandle[], from: string, to: string): Promise<string> {
+  const lines = [`time-skipping: skip ${from} -> ${to} has taken 15 s of real time; server now ${new Date(await clock.currentTimeMs()).toISOString()}`];
   for (const handle of idle) {
     const { raw, status } = await handle.describe();
     lines.push(
@@ -58,6 +96,8 @@ export interface TimeSkippingTestbed {
   readonly simulator: StripeSimulator;
   readonly bundle: WorkflowBundleWithSourceMap;
   readonly client: Client;
+  /** The server's clock, over the client's connection (see connectWithoutPings). */
+  readonly clock: TestClock;
   teardown(): Promise<void>;
 }
 
@@ -68,13 +108,16 @@ export async function startTimeSkippingTestbed(): Promise<TimeSkippingTestbed> {
     startStripeSimulator({ port: 0, stripeMockUrl: requiredEnv('STRIPE_MOCK_URL') }),
     bundleWorkflows(),
   ]);
+  const connection = await connectWithoutPings(env.address);
   return {
     env,
     pool,
     simulator,
     bundle,
-    client: new Client({ connection: env.connection }),
+    client: new Client({ connection }),
+    clock: clockOver(connection),
     async teardown() {
+      await connection.close();
       await env.teardown();
       await simulator.close();
       await pool.end();

@@ -75,7 +75,7 @@ const FIXED_POLICY: DunningPolicy = { ...DEFAULT_DUNNING_POLICY, strategy: 'fixe
 const orders: WorkflowHandle[] = [];
 
 function skipTo(instant: string): Promise<void> {
-  return skipToInstant(env, instant, orders);
+  return skipToInstant(testbed.clock, instant, orders);
 }
 
 function uniqueOrderId(): string {

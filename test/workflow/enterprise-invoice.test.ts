@@ -85,7 +85,7 @@ async function newWorker(taskQueue: string): Promise<Worker> {
 }
 
 function skipTo(instant: string): Promise<void> {
-  return skipToInstant(env, instant, started);
+  return skipToInstant(testbed.clock, instant, started);
 }
 
 /** Lets the worker run whatever is due (a wrongly early timer would show up in this time). */
