@@ -7,7 +7,7 @@ import { nextDunningStep, retryRequest, type DunningEvent, type DunningPolicy, t
 import { FIXED_RETRY_DAYS } from '../domain/dunning-policy';
 import { NOTICE_KINDS, type NoticeKind } from '../domain/notices';
 import { chooseRetryTime, type CardType, type CustomerPayment, type PaymentAttemptRecord, type RetryModel } from '../domain/retry-model';
-import { CustomerWorld, renewalInstant, RESPONSE, type Cause, type Customer, drawCustomer, HOUR_MS } from './dunning-world';
+import { BASELINE_WORLD, CustomerWorld, renewalInstant, RESPONSE, type Cause, type Customer, drawCustomer, HOUR_MS, type WorldAssumptions } from './dunning-world';
 import { hash32 } from './rng';
 
 export interface FailedPayment {
@@ -241,7 +241,14 @@ export interface Population {
  * through the legacy dunning, as they would have), and keeps the first renewal that fails
  * inside [evalStart, evalEnd) as a failed payment to evaluate, until `count` are collected.
  */
-export function buildPopulation(name: string, seed: number, evalStart: { year: number; month0: number }, evalMonths: number, count: number): Population {
+export function buildPopulation(
+  name: string,
+  seed: number,
+  evalStart: { year: number; month0: number },
+  evalMonths: number,
+  count: number,
+  assumptions: WorldAssumptions = BASELINE_WORLD,
+): Population {
   const evalStartMs = Date.UTC(evalStart.year, evalStart.month0, 1);
   const evalEndMs = Date.UTC(evalStart.year, evalStart.month0 + evalMonths, 1);
   const historyMonths = 7;
@@ -254,7 +261,7 @@ export function buildPopulation(name: string, seed: number, evalStart: { year: n
   let churnedBefore = 0;
   let i = 0;
   while (failed.length < count) {
-    const c = drawCustomer(`${name}_${i}`, hash32(seed, i), Math.floor(startMs / DAY_MS));
+    const c = drawCustomer(`${name}_${i}`, hash32(seed, i), Math.floor(startMs / DAY_MS), assumptions);
     i += 1;
     const world = CustomerWorld.open(c, warmupMs);
     world.warmUpUntil(startMs);

@@ -31,7 +31,7 @@ import {
 } from '../domain/retry-model';
 import { drawBarChart } from './bar-chart';
 import { buildPopulation, retryCeiling, runDunning, runLegacy, summarize, type FailedPayment, type Figures, type Population, type RunResult } from './dunning-runner';
-import { PAY_CYCLES, PLANS, RESPONSE, UTC_OFFSETS, type Customer } from './dunning-world';
+import { BASELINE_WORLD, PAY_CYCLES, PLANS, RESPONSE, UTC_OFFSETS, type Customer, type WorldAssumptions } from './dunning-world';
 
 const SEED = 20_320_101;
 const TEST_PAYMENTS = 3000;
@@ -70,14 +70,31 @@ const usd = (cents: number) => `$${Math.round(cents / 100).toLocaleString('en-US
 const pct = (x: number, digits = 1) => `${(x * 100).toFixed(digits)}%`;
 const fix = (x: number, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
 
-function main(): void {
+interface Evaluation {
+  readonly A: Population;
+  readonly B: Population;
+  readonly V: Population;
+  readonly C: Population;
+  readonly historySize: number;
+  readonly historyA: number;
+  readonly model: RetryModel;
+  readonly grid: GridPoint[];
+  readonly chosen: GridPoint;
+  readonly fixedV: Figures;
+  readonly rows: Figures[];
+  readonly smartResults: RunResult[];
+  readonly timing: { populations: number; training: number; test: number; total: number };
+}
+
+/** The whole protocol (history, learning, validation, test) in one world. */
+function evaluate(world: WorldAssumptions): Evaluation {
   const started = performance.now();
 
   // --- Populations -------------------------------------------------------------------------
-  const A = buildPopulation('a', SEED + 1, { year: 2031, month0: 0 }, 6, TRAIN_PAYMENTS);
-  const B = buildPopulation('b', SEED + 2, { year: 2031, month0: 6 }, 6, ONLINE_PAYMENTS);
-  const V = buildPopulation('v', SEED + 4, { year: 2031, month0: 6 }, 6, VALIDATION_PAYMENTS);
-  const C = buildPopulation('c', SEED + 3, { year: 2032, month0: 0 }, 6, TEST_PAYMENTS);
+  const A = buildPopulation('a', SEED + 1, { year: 2031, month0: 0 }, 6, TRAIN_PAYMENTS, world);
+  const B = buildPopulation('b', SEED + 2, { year: 2031, month0: 6 }, 6, ONLINE_PAYMENTS, world);
+  const V = buildPopulation('v', SEED + 4, { year: 2031, month0: 6 }, 6, VALIDATION_PAYMENTS, world);
+  const C = buildPopulation('c', SEED + 3, { year: 2032, month0: 0 }, 6, TEST_PAYMENTS, world);
   const populationsDone = performance.now();
 
   // --- Phase 1: history under the legacy behaviour, first model ----------------------------
@@ -121,17 +138,61 @@ function main(): void {
     summarize('ceiling', C.failed, C.failed.map((p, k) => retryCeiling(p, fixedResults[k]!, DEFAULT_DUNNING_POLICY.budget.windowDays))),
   ];
   const testDone = performance.now();
-
-  const [none, fixed, smart, legacy, fixed14, smartCold, ceiling] = rows as [Figures, Figures, Figures, Figures, Figures, Figures, Figures];
-  const lift = smart.recoveredRevenue / fixed.recoveredRevenue - 1;
-  const targetMet = lift >= 0.15 && smart.attemptsPerRecovery <= fixed.attemptsPerRecovery;
-  const seconds = (performance.now() - started) / 1000;
   const timing = {
     populations: (populationsDone - started) / 1000,
     training: (trainingDone - populationsDone) / 1000,
     test: (testDone - trainingDone) / 1000,
-    total: seconds,
+    total: (testDone - started) / 1000,
   };
+  return { A, B, V, C, historySize: history.length, historyA: historyA.length, model, grid, chosen, fixedV, rows, smartResults, timing };
+}
+
+interface Scenario {
+  readonly name: string;
+  readonly change: string;
+  readonly world: WorldAssumptions;
+}
+
+/**
+ * One departure from the baseline each (then all together), written down before any of them
+ * was run and reported whatever they show: how the comparison depends on the assumptions a
+ * real population could differ in.
+ */
+const SCENARIOS: readonly Scenario[] = [
+  {
+    name: 'self-employed',
+    change: 'pay cycles of a self-employed clientele: weekly 10%, biweekly 20%, semi-monthly 15%, monthly 25%, irregular 30%',
+    world: { ...BASELINE_WORLD, payCycles: [['weekly', 0.1], ['biweekly', 0.2], ['semi_monthly', 0.15], ['monthly', 0.25], ['irregular', 0.3]] },
+  },
+  { name: 'spend-fast', change: 'a paycheck is spent three times as fast (reversion 0.3 a day instead of 0.1)', world: { ...BASELINE_WORLD, spendReversion: 0.3 } },
+  { name: 'thin-buffers', change: 'buffers half as large (every plan\'s median halved)', world: { ...BASELINE_WORLD, bufferScale: 0.5 } },
+  { name: 'long-blocks', change: 'issuer risk blocks last three times as long (mean 108 h)', world: { ...BASELINE_WORLD, issuerBlockMeanHours: 108 } },
+];
+const ALL_SCENARIOS: Scenario = {
+  name: 'all four',
+  change: 'the four changes together',
+  world: {
+    payCycles: SCENARIOS[0]!.world.payCycles,
+    spendReversion: SCENARIOS[1]!.world.spendReversion,
+    bufferScale: SCENARIOS[2]!.world.bufferScale,
+    issuerBlockMeanHours: SCENARIOS[3]!.world.issuerBlockMeanHours,
+  },
+};
+
+interface SensitivityRow {
+  readonly scenario: Scenario;
+  readonly evaluation: Evaluation;
+}
+
+function main(): void {
+  const started = performance.now();
+  const base = evaluate(BASELINE_WORLD);
+  const { A, B, V, C, model, grid, chosen, fixedV, rows, smartResults } = base;
+  const [none, fixed, smart, legacy, fixed14, smartCold, ceiling] = rows as [Figures, Figures, Figures, Figures, Figures, Figures, Figures];
+  const lift = smart.recoveredRevenue / fixed.recoveredRevenue - 1;
+  const targetMet = lift >= 0.15 && smart.attemptsPerRecovery <= fixed.attemptsPerRecovery;
+  const timing = base.timing;
+  const seconds = timing.total;
 
   // --- Print ------------------------------------------------------------------------------
   console.log(`dunning simulation: ${C.failed.length} failed payments in the test population (${usd(none.failedRevenue)} failed revenue)`);
@@ -147,11 +208,24 @@ function main(): void {
   console.log(`validation choice: dailyDiscount ${chosen.dailyDiscount}, attemptCostMinorUnits ${chosen.attemptCostMinorUnits}; model counted ${model.retriesCounted} retries`);
   console.log(`run time ${seconds.toFixed(1)} s (populations ${timing.populations.toFixed(1)} s, training+validation ${timing.training.toFixed(1)} s, test ${timing.test.toFixed(1)} s)`);
 
+  // --- Sensitivity: the same protocol in other worlds ---------------------------------------
+  const sensitivity: SensitivityRow[] = [];
+  if (!process.argv.includes('--no-sensitivity')) {
+    console.log('sensitivity (smart vs fixed, the whole protocol rerun in each world):');
+    for (const scenario of [...SCENARIOS, ALL_SCENARIOS]) {
+      const evaluation = evaluate(scenario.world);
+      sensitivity.push({ scenario, evaluation });
+      console.log(`  ${sensitivityLine(scenario.name, evaluation)}`);
+    }
+  }
+  const totalSeconds = (performance.now() - started) / 1000;
+  console.log(`total run time ${totalSeconds.toFixed(1)} s`);
+
   // --- Write the report and chart -------------------------------------------------------
   mkdirSync(RESULTS_DIR, { recursive: true });
   writeFileSync(
     join(RESULTS_DIR, 'dunning.md'),
-    report({ rows, A, B, V, C, historySize: history.length, historyA: historyA.length, model, grid, chosen, fixedV, lift, targetMet, timing, smartResults, none, fixed, smart, legacy, fixed14, smartCold, ceiling }),
+    report({ rows, A, B, V, C, historySize: base.historySize, historyA: base.historyA, model, grid, chosen, fixedV, lift, targetMet, timing, smartResults, none, fixed, smart, legacy, fixed14, smartCold, ceiling, sensitivity, totalSeconds }),
   );
   writeFileSync(
     join(RESULTS_DIR, 'dunning.png'),
@@ -201,6 +275,63 @@ interface ReportInput {
   fixed14: Figures;
   smartCold: Figures;
   ceiling: Figures;
+  sensitivity: SensitivityRow[];
+  totalSeconds: number;
+}
+
+/** The figures of one world that decide the comparison, read from its test population. */
+function comparison(e: Evaluation): { fixed: Figures; smart: Figures; fixed14: Figures; ceiling: Figures; lift: number; ceilingLift: number } {
+  const by = (label: string) => e.rows.find((r) => r.label === label)!;
+  const fixed = by('fixed');
+  const smart = by('smart');
+  const ceiling = by('ceiling');
+  return {
+    fixed,
+    smart,
+    fixed14: by('fixed-14d'),
+    ceiling,
+    lift: smart.recoveredRevenue / fixed.recoveredRevenue - 1,
+    ceilingLift: ceiling.recoveredRevenue / fixed.recoveredRevenue - 1,
+  };
+}
+
+const signed = (x: number) => `${x >= 0 ? '+' : ''}${pct(x)}`;
+
+function sensitivityLine(name: string, e: Evaluation): string {
+  const c = comparison(e);
+  return `${name.padEnd(14)} fixed ${pct(c.fixed.revenueRecoveryRate)}, smart ${pct(c.smart.revenueRecoveryRate)} (${signed(c.lift)}), ceiling ${signed(c.ceilingLift)}; attempts/recovery ${fix(c.smart.attemptsPerRecovery)} vs ${fix(c.fixed.attemptsPerRecovery)}`;
+}
+
+function sensitivitySection(i: ReportInput): string {
+  if (i.sensitivity.length === 0) return '';
+  const rows = [{ scenario: { name: 'baseline', change: 'the calibrated world above' }, evaluation: null as Evaluation | null }, ...i.sensitivity].map(({ scenario, evaluation }) => {
+    const c = evaluation ? comparison(evaluation) : { fixed: i.fixed, smart: i.smart, fixed14: i.fixed14, ceiling: i.ceiling, lift: i.lift, ceilingLift: i.ceiling.recoveredRevenue / i.fixed.recoveredRevenue - 1 };
+    const failRate = evaluation ? evaluation.C.failedRenewals / evaluation.C.renewals : i.C.failedRenewals / i.C.renewals;
+    return [
+      `**${scenario.name}**`,
+      scenario.change,
+      pct(failRate),
+      pct(c.fixed.revenueRecoveryRate),
+      pct(c.smart.revenueRecoveryRate),
+      `**${signed(c.lift)}**`,
+      signed(c.smart.recoveredRevenue / c.fixed14.recoveredRevenue - 1),
+      signed(c.ceilingLift),
+      `${fix(c.smart.attemptsPerRecovery)} vs ${fix(c.fixed.attemptsPerRecovery)}`,
+    ];
+  });
+  return `## Sensitivity: the same protocol in other worlds
+
+The comparison depends on assumptions a real clientele can differ in. Each row below reruns the
+whole protocol (history, learning, validation, test; same seeds) in a world that departs from the
+baseline in one assumption, then in all four together. The scenarios were written down before any
+of them was run, and all are shown. None of them is the world of the main result.
+
+${table(
+  ['world', 'change from the baseline', 'renewals failing', 'fixed recovers', 'smart recovers', 'smart vs fixed', 'smart vs fixed-14d', 'ceiling vs fixed', 'attempts / recovery (smart vs fixed)'],
+  rows,
+)}
+
+`;
 }
 
 function table(header: string[], rows: string[][]): string {
@@ -245,7 +376,7 @@ function report(i: ReportInput): string {
   return `# Dunning simulation: fixed schedule vs learned retry timing
 
 Generated by \`node -r @swc-node/register bench/dunning-simulation.ts\` (seed ${SEED}); run time
-${i.timing.total.toFixed(1)} s (populations ${i.timing.populations.toFixed(1)} s, training and validation
+${i.totalSeconds.toFixed(1)} s in all; the main result ${i.timing.total.toFixed(1)} s (populations ${i.timing.populations.toFixed(1)} s, training and validation
 ${i.timing.training.toFixed(1)} s, test ${i.timing.test.toFixed(1)} s). Every figure below is from the
 **test population**: ${n} failed renewals of ${n} customers that the model never saw, worth
 ${usd(i.none.failedRevenue)}.
@@ -324,7 +455,7 @@ ${table(
 (The card-expiring notice is sent 30 days before expiry, outside dunning; the simulation does not
 model its effect, so all policies face the same expired-card failures.)
 
-## The test population
+${sensitivitySection(i)}## The test population
 
 ${i.C.customers} customers drawn; ${i.C.renewals} renewals simulated, ${i.C.failedRenewals} failed on the first attempt
 (${pct(failRate)} of renewals; industry reports put initial failure of card subscriptions at roughly 5-15%).

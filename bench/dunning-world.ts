@@ -35,6 +35,28 @@ export const PAY_CYCLES: readonly (readonly [PayCycle, number])[] = [
   ['monthly', 0.09],
   ['irregular', 0.12],
 ];
+/** Spending above the customer's usual rate, per day, as a share of the balance above target. */
+const SPEND_REVERSION = 0.1;
+const ISSUER_BLOCK_MEAN_HOURS = 36;
+
+/**
+ * The few assumptions the benchmark's sensitivity analysis varies: how customers are paid, how
+ * fast a paycheck is spent, how much buffer they keep, how long an issuer's risk block lasts.
+ * Everything else stays as below. The baseline is the calibrated world of the main result.
+ */
+export interface WorldAssumptions {
+  readonly payCycles: readonly (readonly [PayCycle, number])[];
+  readonly spendReversion: number;
+  /** Multiplies every plan's buffer median. */
+  readonly bufferScale: number;
+  readonly issuerBlockMeanHours: number;
+}
+export const BASELINE_WORLD: WorldAssumptions = {
+  payCycles: PAY_CYCLES,
+  spendReversion: SPEND_REVERSION,
+  bufferScale: 1,
+  issuerBlockMeanHours: ISSUER_BLOCK_MEAN_HOURS,
+};
 const PAYS_PER_YEAR: Readonly<Record<PayCycle, number>> = { weekly: 52, biweekly: 26, semi_monthly: 24, monthly: 12, irregular: 0 };
 /** Customers' UTC offsets in minutes: mostly US time zones, some UK and EU. */
 export const UTC_OFFSETS: readonly (readonly [number, number])[] = [
@@ -52,8 +74,6 @@ const OTHER_BILLS_SHARE = 0.1;
 const SHOCKS_PER_MONTH = 0.6;
 const SHOCK_MEDIAN_SHARE = 0.15;
 const SHOCK_SIGMA = 0.8;
-/** Spending above the customer's usual rate, per day, as a share of the balance above target. */
-const SPEND_REVERSION = 0.1;
 const SPEND_NOISE_SIGMA = 0.35;
 const EARLY_PAY_SHARE = 0.2; // neobanks post direct deposits up to 2 days early
 const ACCOUNT_UPDATER_SHARE = 0.5; // network account updaters refresh expired / reissued cards
@@ -64,7 +84,6 @@ const AUTH_PER_ATTEMPT_EU = 0.03; // off-session SCA exemptions refused now and 
 const PROCESSING_ERROR_PER_ATTEMPT = 0.004;
 const ISSUER_BLOCK_PER_ATTEMPT = 0.012;
 const ISSUER_BLOCK_PER_ATTEMPT_LARGE = 0.04; // charges of $1,000+ trip risk rules more often
-const ISSUER_BLOCK_MEAN_HOURS = 36;
 /** Customers' answers to notices: the share who add a working method, by what they were told. */
 export const RESPONSE = {
   hard: 0.45,
@@ -113,6 +132,8 @@ export interface Customer {
   /** Responsiveness to notices: acts on a notice when below that notice's response share. */
   readonly care: number;
   readonly churnAfterDays: number;
+  readonly spendReversion: number;
+  readonly issuerBlockMeanHours: number;
 }
 
 function weekday(day: number): number {
@@ -152,12 +173,12 @@ function isPayday(c: Customer, day: number): boolean {
   }
 }
 
-export function drawCustomer(id: string, seed: number, startDay: number): Customer {
+export function drawCustomer(id: string, seed: number, startDay: number, world: WorldAssumptions = BASELINE_WORLD): Customer {
   const r = new Rng(seed);
   const plan = r.pick(Object.entries(PLANS).map(([k, v]) => [k as PlanId, v.share] as const));
   const p = PLANS[plan];
   const monthlyIncome = Math.round(r.logNormal(p.incomeMedian, INCOME_SIGMA));
-  const target = Math.round(monthlyIncome * r.logNormal(p.bufferMedian, BUFFER_SIGMA));
+  const target = Math.round(monthlyIncome * r.logNormal(p.bufferMedian * world.bufferScale, BUFFER_SIGMA));
   const cardType = r.pick(p.cards);
   const expectedShocks = SHOCKS_PER_MONTH * SHOCK_MEDIAN_SHARE * Math.exp((SHOCK_SIGMA * SHOCK_SIGMA) / 2);
   const leftForSpending = monthlyIncome * (1 - RENT_SHARE - OTHER_BILLS_SHARE - expectedShocks) - p.amount;
@@ -168,7 +189,7 @@ export function drawCustomer(id: string, seed: number, startDay: number): Custom
     plan,
     amount: p.amount,
     utcOffsetMinutes: r.pick(UTC_OFFSETS),
-    payCycle: r.pick(PAY_CYCLES),
+    payCycle: r.pick(world.payCycles),
     biweeklyParity: r.int(0, 1),
     earlyDays: r.next() < EARLY_PAY_SHARE ? r.int(1, 2) : 0,
     lagDays: cardType === 'credit' ? r.int(1, 3) : cardType === 'prepaid' ? r.int(0, 1) : 0,
@@ -190,6 +211,8 @@ export function drawCustomer(id: string, seed: number, startDay: number): Custom
     anchorLocalHour: r.int(8, 22),
     care: r.next(),
     churnAfterDays: r.exponential(RESPONSE.churnMeanDays),
+    spendReversion: world.spendReversion,
+    issuerBlockMeanHours: world.issuerBlockMeanHours,
   };
 }
 
@@ -230,7 +253,7 @@ export class Wallet {
   private spending(day: number, start: number): number {
     const c = this.c;
     const usual = c.baseSpendPerDay;
-    const planned = Math.max(0.3 * usual, usual + SPEND_REVERSION * (start - c.target));
+    const planned = Math.max(0.3 * usual, usual + c.spendReversion * (start - c.target));
     return planned * Math.exp(SPEND_NOISE_SIGMA * normal01(c.seed, S.spend, day) - (SPEND_NOISE_SIGMA * SPEND_NOISE_SIGMA) / 2);
   }
 
@@ -325,7 +348,7 @@ export class CustomerWorld {
     if (ms < this.blockedUntil) return { ok: false, cause: 'issuer_block', code: this.blockCode };
     const blockChance = c.amount >= 100_000 ? ISSUER_BLOCK_PER_ATTEMPT_LARGE : ISSUER_BLOCK_PER_ATTEMPT;
     if (u01(c.seed, S.block, hour) < blockChance) {
-      this.blockedUntil = ms + -Math.log(1 - u01(c.seed, S.blockLength, hour)) * ISSUER_BLOCK_MEAN_HOURS * HOUR_MS;
+      this.blockedUntil = ms + -Math.log(1 - u01(c.seed, S.blockLength, hour)) * c.issuerBlockMeanHours * HOUR_MS;
       const v = u01(c.seed, S.blockCode, hour);
       this.blockCode = this.code(v < 0.5 ? 'do_not_honor' : v < 0.8 ? 'generic_decline' : 'try_again_later', v < 0.6 ? 'do_not_honor' : 'transaction_refused');
       return { ok: false, cause: 'issuer_block', code: this.blockCode };
