@@ -38,6 +38,8 @@ export function createStripeGateway(config: StripeGatewayConfig): Gateway {
     createCustomer: (request) => createCustomer(stripe, request),
     charge: (request) => charge(stripe, request),
     findCharge: (idempotencyKey) => findCharge(stripe, idempotencyKey),
+    // With the request at hand the recent list narrows to the customer's own PaymentIntents.
+    resolveCharge: (request) => findCharge(stripe, request.idempotencyKey, request.gatewayCustomerId),
     refund: (request) => refund(stripe, request),
   };
 }
@@ -77,17 +79,44 @@ async function charge(stripe: Stripe, request: ChargeRequest): Promise<ChargeOut
 }
 
 /**
- * Stripe's search index is eventually consistent (Stripe documents data as searchable within
- * about a minute), so a null right after an ambiguous failure means "not seen yet", not "never".
- * Callers resolving a lost response should retry the charge with the same idempotency key, which
- * Stripe answers from its idempotency store, rather than trust an early null.
+ * Stripe's search is eventually consistent: Stripe documents data as searchable within about a
+ * minute and warns against search in read-after-write flows, which is exactly what resolving a
+ * lost answer is. Lists are consistent. So the PaymentIntents of the last minutes (the
+ * customer's, when known) are listed, and search covers everything older. Trusting search alone
+ * would report "no charge" for a charge made seconds ago, and the router would then fail over
+ * and charge the customer a second time on another gateway.
  */
-async function findCharge(stripe: Stripe, idempotencyKey: string): Promise<ChargeOutcome | null> {
-  const result = await stripe.paymentIntents.search({
+const SEARCH_LAG_ALLOWANCE_SECONDS = 15 * 60;
+/** Past this many recent PaymentIntents to scan, the answer is "cannot tell" rather than a guess. */
+const RECENT_SCAN_LIMIT = 1_000;
+
+async function findCharge(stripe: Stripe, idempotencyKey: string, gatewayCustomerId?: string): Promise<ChargeOutcome | null> {
+  const recent = await recentWithKey(stripe, idempotencyKey, gatewayCustomerId);
+  const indexed = await stripe.paymentIntents.search({
     query: `metadata['idempotency_key']:'${escapeSearchValue(idempotencyKey)}'`,
   });
-  const best = mostDecisive(result.data);
-  return best ? outcomeOfPaymentIntent(best) : null;
+  const best = mostDecisive([...recent.matches, ...indexed.data]);
+  if (best) return outcomeOfPaymentIntent(best);
+  if (!recent.complete) {
+    return { status: 'gateway_error', gateway: 'stripe', ambiguous: true, message: `more than ${RECENT_SCAN_LIMIT} recent PaymentIntents to scan for ${idempotencyKey}` };
+  }
+  return null;
+}
+
+async function recentWithKey(stripe: Stripe, idempotencyKey: string, gatewayCustomerId?: string): Promise<{ matches: Stripe.PaymentIntent[]; complete: boolean }> {
+  const matches: Stripe.PaymentIntent[] = [];
+  let scanned = 0;
+  const recent = stripe.paymentIntents.list({
+    created: { gte: Math.floor(Date.now() / 1000) - SEARCH_LAG_ALLOWANCE_SECONDS },
+    limit: 100,
+    ...(gatewayCustomerId ? { customer: gatewayCustomerId } : {}),
+  });
+  for await (const paymentIntent of recent) {
+    if (paymentIntent.metadata?.idempotency_key === idempotencyKey) matches.push(paymentIntent);
+    scanned += 1;
+    if (scanned >= RECENT_SCAN_LIMIT) return { matches, complete: false };
+  }
+  return { matches, complete: true };
 }
 
 function escapeSearchValue(value: string): string {

@@ -175,6 +175,8 @@ describe('failover', () => {
   });
 
   it('primary charged but its answer was lost: the look-up finds it, no second charge anywhere', async () => {
+    // The simulator's search lags a minute behind writes, as Stripe's does: a look-up that
+    // trusted search alone would see nothing here, fail over and charge the PayPal backup too.
     // Two lost answers: the original and the Stripe SDK's own single retry on a reset connection.
     stripeSimulator.failNext(2, 'lost_response');
     const request = chargeRequest([STRIPE_CARD, PAYPAL_WALLET]);
@@ -186,6 +188,21 @@ describe('failover', () => {
     expect(stepsOf(result)).toEqual(['charge stripe gateway_error ambiguous', 'lookup stripe found']);
     expect(money()).toEqual({ stripe: [`${request.idempotencyKey} 9700 usd`], paypal: [] });
     expect(paypalSandbox.requests()).toHaveLength(0);
+  });
+
+  it('a retried activity after a Stripe backup was charged moments ago: found by the list, the PayPal primary is not charged', async () => {
+    // First call: PayPal refuses to create the order (nothing charged), the Stripe backup takes
+    // the money, and the activity's answer is lost with the worker. The retry looks the backup up
+    // seconds later, long before Stripe's search would show it.
+    paypalSandbox.failNext(1, 'server_error', 'create_order');
+    const request = chargeRequest([{ ...PAYPAL_WALLET, role: 'default' }, { ...STRIPE_CARD, role: 'backup' }]);
+    const first = await router.charge(request);
+    expect(first.chargedBy).toBe('stripe');
+
+    const retried = await router.charge({ ...request, mayHaveBeenAttempted: true });
+    expect(retried.outcome).toEqual(first.outcome);
+    expect(stepsOf(retried)).toEqual(['lookup stripe found']);
+    expect(money()).toEqual({ stripe: [`${request.idempotencyKey}:stripe 9700 usd`], paypal: [] });
   });
 
   it('PayPal as primary: a capture whose answer was lost is found by replaying the create, Stripe untouched', async () => {

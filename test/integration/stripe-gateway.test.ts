@@ -323,8 +323,51 @@ describe('holding a charge in flight', () => {
   });
 });
 
+describe('search lags behind writes, as at Stripe; lists do not', () => {
+  it('a charge made a moment ago is not searchable yet, but findCharge finds it through the recent list', async () => {
+    const request = chargeRequest();
+    const outcome = await gateway.charge(request);
+    const [charge] = simulator.charges();
+    expect(outcome).toEqual({ status: 'succeeded', gateway: 'stripe', reference: charge!.id });
+
+    const searched = await stripe.paymentIntents.search({ query: `metadata['idempotency_key']:'${request.idempotencyKey}'` });
+    expect(searched.data).toEqual([]);
+    await expect(gateway.findCharge(request.idempotencyKey)).resolves.toEqual(outcome);
+    await expect(gateway.resolveCharge!(request)).resolves.toEqual(outcome);
+    // Another customer's recent PaymentIntents are not scanned when the customer is known.
+    const other = (await gateway.createCustomer({ customerId: 'cust_43', email: 'bo@example.com', name: 'Bo', idempotencyKey: 'customer_other' })).gatewayCustomerId;
+    await expect(gateway.resolveCharge!({ ...request, gatewayCustomerId: other })).resolves.toBeNull();
+  });
+
+  it('a charge older than the lag is found by search alone', async () => {
+    simulator.setSearchLag(0);
+    const request = chargeRequest();
+    const outcome = await gateway.charge(request);
+    const searched = await stripe.paymentIntents.search({ query: `metadata['idempotency_key']:'${request.idempotencyKey}'` });
+    expect(searched.data.map((pi) => pi.id)).toEqual([simulator.charges()[0]!.id]);
+    await expect(gateway.findCharge(request.idempotencyKey)).resolves.toEqual(outcome);
+  });
+
+  it('lists PaymentIntents newest first, by customer and created, a page at a time', async () => {
+    const first = await gateway.charge(chargeRequest());
+    const second = await gateway.charge(chargeRequest({ paymentMethodToken: 'pm_card_chargeDeclinedInsufficientFunds' }));
+    const third = await gateway.charge(chargeRequest());
+    const page = await stripe.paymentIntents.list({ customer: customerId, limit: 2 });
+    expect(page.data.map((pi) => pi.status)).toEqual(['succeeded', 'requires_payment_method']);
+    expect(page.has_more).toBe(true);
+    const next = await stripe.paymentIntents.list({ customer: customerId, limit: 2, starting_after: page.data[1]!.id });
+    expect(next.data.map((pi) => pi.id)).toEqual([(first as { reference: string }).reference]);
+    expect(next.has_more).toBe(false);
+    expect(third.status).toBe('succeeded');
+    expect(second.status).toBe('declined');
+    const future = await stripe.paymentIntents.list({ created: { gt: Math.floor(Date.now() / 1000) + 60 } });
+    expect(future.data).toEqual([]);
+  });
+});
+
 describe('simulator extras', () => {
   it('searches metadata clauses joined with AND', async () => {
+    simulator.setSearchLag(0);
     const paid = chargeRequest();
     await gateway.charge(paid);
     await gateway.charge(chargeRequest({ paymentMethodToken: 'pm_card_chargeDeclined', metadata: { invoice_id: paid.metadata.invoice_id! } }));

@@ -1,6 +1,6 @@
 // A local stand-in for Stripe's REST API with test-mode semantics (decline test cards,
-// idempotency replay, search, refunds never exceeding the charge) plus fault injection for
-// failover and crash tests (charges and refunds).
+// idempotency replay, search that lags behind writes as Stripe's does, lists, refunds never
+// exceeding the charge) plus fault injection for failover and crash tests (charges and refunds).
 //
 // Why it exists: stripe-mock, Stripe's official mock, validates requests against the OpenAPI
 // spec but is stateless: it never declines a card and every PaymentIntent comes back
@@ -66,7 +66,15 @@ export interface StripeSimulatorOptions {
   host?: string;
   /** e.g. http://127.0.0.1:12111; when set every /v1 request is validated by stripe-mock first. */
   stripeMockUrl?: string;
+  /**
+   * How long a new PaymentIntent stays out of search results. Stripe's search is eventually
+   * consistent ("data is searchable within about a minute"; not for read-after-write flows), and
+   * the default lag models that. Lists and retrieval by id are consistent.
+   */
+  searchLagMs?: number;
 }
+
+export const DEFAULT_SEARCH_LAG_MS = 60_000;
 
 export interface StripeSimulator {
   readonly url: string;
@@ -74,8 +82,10 @@ export interface StripeSimulator {
   close(): Promise<void>;
   charges(): ChargeRecord[];
   refunds(): RefundRecord[];
-  /** Forgets customers, payment intents, refunds, idempotency keys and faults. */
+  /** Forgets customers, payment intents, refunds, idempotency keys and faults; the search lag returns to its start value. */
   reset(): void;
+  /** Changes how long new PaymentIntents stay out of search results. */
+  setSearchLag(ms: number): void;
   /** The next `count` charge requests (POST /v1/payment_intents) fail in the given way. */
   failNext(count: number, mode: FaultMode): void;
   /**
@@ -372,8 +382,11 @@ interface ApiRequest {
 }
 
 class SimulatorState {
+  constructor(public searchLagMs: number) {}
   customers = new Map<string, Customer>();
   paymentIntents = new Map<string, PaymentIntent>();
+  /** When each PaymentIntent was written (ms), for the search index's lag. */
+  writtenAt = new Map<string, number>();
   refunds = new Map<string, Refund>();
   refundRecords: RefundRecord[] = [];
   chargeRecords: ChargeRecord[] = [];
@@ -560,6 +573,7 @@ function createPaymentIntent(state: SimulatorState, request: ApiRequest): ApiRes
   if ('status' in input) return input;
   const pi = newPaymentIntent(input);
   state.paymentIntents.set(pi.id, pi);
+  state.writtenAt.set(pi.id, Date.now());
   if (!input.confirm) return ok(structuredClone(pi));
   return confirmPaymentIntent(state, pi, input, request.idempotencyKey);
 }
@@ -632,7 +646,9 @@ function searchPaymentIntents(state: SimulatorState, params: Params): ApiResult 
   const unknown = parsed.clauses.find((c) => !SEARCHABLE.has(c.field));
   if (unknown) return invalidRequest(`Field '${unknown.field}' is not searchable in this simulator`, 'query');
   const limit = Math.min(Number(stringParam(params, 'limit') ?? 10) || 10, 100);
+  const indexedBefore = Date.now() - state.searchLagMs;
   const matches = [...state.paymentIntents.values()]
+    .filter((pi) => state.writtenAt.get(pi.id)! <= indexedBefore)
     .filter((pi) => (parsed.any ? parsed.clauses.some((c) => clauseMatches(pi, c)) : parsed.clauses.every((c) => clauseMatches(pi, c))))
     .reverse(); // newest first, as Stripe orders search results
   return ok({
@@ -642,6 +658,32 @@ function searchPaymentIntents(state: SimulatorState, params: Params): ApiResult 
     next_page: null,
     url: '/v1/payment_intents/search',
   });
+}
+
+/** created[gte|gt|lte|lt]=unix seconds, or created=unix seconds. */
+function createdMatches(created: Param | undefined, seconds: number): boolean {
+  if (created === undefined) return true;
+  if (typeof created === 'string') return seconds === Number(created);
+  if (Array.isArray(created)) return true;
+  const bound = (key: string) => (typeof created[key] === 'string' ? Number(created[key]) : undefined);
+  const [gte, gt, lte, lt] = [bound('gte'), bound('gt'), bound('lte'), bound('lt')];
+  return (gte === undefined || seconds >= gte) && (gt === undefined || seconds > gt) && (lte === undefined || seconds <= lte) && (lt === undefined || seconds < lt);
+}
+
+/** GET /v1/payment_intents: newest first, filtered by customer and created, paged by starting_after. */
+function listPaymentIntents(state: SimulatorState, params: Params): ApiResult {
+  const limit = Math.min(Number(stringParam(params, 'limit') ?? 10) || 10, 100);
+  const customer = stringParam(params, 'customer');
+  const startingAfter = stringParam(params, 'starting_after');
+  let matches = [...state.paymentIntents.values()]
+    .filter((pi) => (customer === undefined || pi.customer === customer) && createdMatches(params.created, pi.created))
+    .reverse();
+  if (startingAfter !== undefined) {
+    const index = matches.findIndex((pi) => pi.id === startingAfter);
+    if (index < 0) return noSuch('payment_intent', startingAfter, 'starting_after');
+    matches = matches.slice(index + 1);
+  }
+  return ok({ object: 'list', data: matches.slice(0, limit).map((pi) => structuredClone(pi)), has_more: matches.length > limit, url: '/v1/payment_intents' });
 }
 
 function refundedSoFar(state: SimulatorState, paymentIntent: string): number {
@@ -695,6 +737,7 @@ function route(state: SimulatorState, request: ApiRequest): ApiResult {
   if (method === 'POST' && path === '/v1/customers') return createCustomer(state, params);
   if (method === 'POST' && path === '/v1/payment_intents') return createPaymentIntent(state, request);
   if (method === 'GET' && path === '/v1/payment_intents/search') return searchPaymentIntents(state, params);
+  if (method === 'GET' && path === '/v1/payment_intents') return listPaymentIntents(state, params);
   if (method === 'POST' && path === '/v1/refunds') return createRefund(state, request);
   const [, resource, id, extra] = path.split('/').slice(1);
   if (method === 'GET' && id && extra === undefined) {
@@ -784,7 +827,8 @@ async function validateWithStripeMock(stripeMockUrl: string, req: http.IncomingM
 
 export async function startStripeSimulator(options: StripeSimulatorOptions = {}): Promise<StripeSimulator> {
   const host = options.host ?? '127.0.0.1';
-  const state = { current: new SimulatorState() };
+  const initialSearchLagMs = options.searchLagMs ?? DEFAULT_SEARCH_LAG_MS;
+  const state = { current: new SimulatorState(initialSearchLagMs) };
   const pendingFaults: FaultMode[] = [];
   const pendingRefundFaults: FaultMode[] = [];
   let holdPrefix: string | null = null;
@@ -823,7 +867,7 @@ export async function startStripeSimulator(options: StripeSimulatorOptions = {})
     pendingRefundFaults.length = 0;
     for (const res of hanging) res.destroy();
     hanging.clear();
-    state.current = new SimulatorState();
+    state.current = new SimulatorState(initialSearchLagMs);
   }
 
   function hangUntilClientLeaves(res: http.ServerResponse): void {
@@ -974,6 +1018,12 @@ export async function startStripeSimulator(options: StripeSimulatorOptions = {})
     if (command.failNextRefund !== undefined) failNextRefund(command.failNextRefund, command.mode ?? 'server_error');
     if (command.hold !== undefined) holdPrefix = command.hold;
     if (command.release) release();
+    if (command.searchLagMs !== undefined) setSearchLag(command.searchLagMs);
+  }
+
+  function setSearchLag(ms: number): void {
+    if (!Number.isFinite(ms) || ms < 0) throw new Error(`searchLagMs must be a non-negative number, got ${ms}`);
+    state.current.searchLagMs = ms;
   }
 
   const server = http.createServer((req, res) => {
@@ -999,6 +1049,7 @@ export async function startStripeSimulator(options: StripeSimulatorOptions = {})
     charges: () => [...state.current.chargeRecords],
     refunds: () => [...state.current.refundRecords],
     reset,
+    setSearchLag,
     failNext,
     failNextRefund,
     hold: (keyPrefix: string) => {
@@ -1025,6 +1076,7 @@ export interface FaultCommand {
   hold?: string | null;
   release?: boolean;
   clear?: boolean;
+  searchLagMs?: number;
 }
 
 // ---------------------------------------------------------------------------------------------
