@@ -76,8 +76,10 @@ export async function startSubscriptionHarness(): Promise<SubscriptionHarness> {
   const routers: PaymentRouter[] = [];
   let current: WorkflowHandle | undefined;
   const started: WorkflowHandle[] = [];
+  /** Every workflow the file started, for the diagnosis of a slow skip. */
+  const all: WorkflowHandle[] = [];
 
-  const skipTo = (instant: string) => skipToInstant(testbed.clock, instant, current ? [current] : []);
+  const skipTo = (instant: string) => skipToInstant(testbed.clock, instant, current ? [current] : [], all);
 
   async function newWorker(taskQueue: string): Promise<Worker> {
     const stripe = createStripeGateway({ apiKey: 'sk_test_workflowtests', host: '127.0.0.1', port: simulator.port, protocol: 'http' });
@@ -99,7 +101,7 @@ export async function startSubscriptionHarness(): Promise<SubscriptionHarness> {
     },
     async start(taskQueue, input) {
       // The test server times a workflow out 10 years after it starts: start it near its start date.
-      if (input.startAt) await skipToInstant(testbed.clock, new Date(Date.parse(input.startAt) - 86_400_000).toISOString(), current ? [current] : []);
+      if (input.startAt) await skipToInstant(testbed.clock, new Date(Date.parse(input.startAt) - 86_400_000).toISOString(), current ? [current] : [], all);
       const customerId = input.customerId ?? (await createTestCustomer(pool));
       const subscriptionId = uniqueSubscriptionId();
       const handle = await client.workflow.start(subscriptionWorkflow, {
@@ -109,6 +111,7 @@ export async function startSubscriptionHarness(): Promise<SubscriptionHarness> {
       });
       current = handle;
       started.push(handle);
+      all.push(handle);
       return { handle, subscriptionId, customerId };
     },
     skipTo,

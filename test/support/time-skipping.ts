@@ -53,8 +53,12 @@ function clockOver(connection: Connection): TestClock {
   };
 }
 
-/** Moves the clock forward to `instant` (never back), once the given workflows are idle. */
-export async function skipTo(clock: TestClock, instant: string, idle: readonly WorkflowHandle[] = []): Promise<void> {
+/**
+ * Moves the clock forward to `instant` (never back), once the given workflows are idle.
+ * `suspects` (default: the idle ones) are described if the skip is slow: every workflow the
+ * file started, so that one left with an activity in flight by an earlier test shows.
+ */
+export async function skipTo(clock: TestClock, instant: string, idle: readonly WorkflowHandle[] = [], suspects: readonly WorkflowHandle[] = idle): Promise<void> {
   for (const handle of idle) await untilIdle(handle);
   const from = await clock.currentTimeMs();
   const ms = Date.parse(instant) - from;
@@ -62,7 +66,7 @@ export async function skipTo(clock: TestClock, instant: string, idle: readonly W
   // A skip should take milliseconds of real time. Under heavy load a test once hung here (the
   // server waited in real time); say what the server and the workflows looked like if it recurs.
   const slow = setTimeout(() => {
-    describeStuckSkip(clock, idle, new Date(from).toISOString(), instant).then(
+    describeStuckSkip(clock, suspects, new Date(from).toISOString(), instant).then(
       (text) => console.warn(text),
       (error: unknown) => console.warn(`time-skipping: skip to ${instant} is slow; describing it failed`, error),
     );
@@ -74,9 +78,9 @@ export async function skipTo(clock: TestClock, instant: string, idle: readonly W
   }
 }
 
-async function describeStuckSkip(clock: TestClock, idle: readonly WorkflowHandle[], from: string, to: string): Promise<string> {
+async function describeStuckSkip(clock: TestClock, suspects: readonly WorkflowHandle[], from: string, to: string): Promise<string> {
   const lines = [`time-skipping: skip ${from} -> ${to} has taken 15 s of real time; server now ${new Date(await clock.currentTimeMs()).toISOString()}`];
-  for (const handle of idle) {
+  for (const handle of suspects) {
     const { raw, status } = await handle.describe();
     lines.push(
       `  ${handle.workflowId}: ${status.name}, pending activities ${JSON.stringify(raw.pendingActivities?.map((a) => [a.activityType?.name, a.state, a.attempt]))}, pending workflow task ${JSON.stringify(raw.pendingWorkflowTask ?? null)}`,
