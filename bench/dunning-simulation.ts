@@ -316,9 +316,15 @@ function sensitivitySection(i: ReportInput): string {
       `**${signed(c.lift)}**`,
       signed(c.smart.recoveredRevenue / c.fixed14.recoveredRevenue - 1),
       signed(c.ceilingLift),
-      `${fix(c.smart.attemptsPerRecovery)} vs ${fix(c.fixed.attemptsPerRecovery)}`,
+      `${fix(c.smart.attemptsPerRecovery)} / ${fix(c.fixed.attemptsPerRecovery)} / ${fix(c.fixed14.attemptsPerRecovery)}`,
     ];
   });
+  const lifts = i.sensitivity.map(({ scenario, evaluation }) => ({ name: scenario.name, ...comparison(evaluation) }));
+  const best = lifts.reduce((a, b) => (b.lift > a.lift ? b : a));
+  const reaching = lifts.filter((l) => l.lift >= 0.15 && l.smart.attemptsPerRecovery <= l.fixed.attemptsPerRecovery);
+  const behind14 = lifts.filter((l) => l.smart.recoveredRevenue < l.fixed14.recoveredRevenue).map((l) => l.name);
+  const against14 = lifts.map((l) => l.smart.recoveredRevenue / l.fixed14.recoveredRevenue - 1);
+  const fewerAttempts = lifts.every((l) => l.smart.attemptsPerRecovery < l.fixed14.attemptsPerRecovery);
   return `## Sensitivity: the same protocol in other worlds
 
 The comparison depends on assumptions a real clientele can differ in. Each row below reruns the
@@ -327,9 +333,22 @@ baseline in one assumption, then in all four together. The scenarios were writte
 of them was run, and all are shown. None of them is the world of the main result.
 
 ${table(
-  ['world', 'change from the baseline', 'renewals failing', 'fixed recovers', 'smart recovers', 'smart vs fixed', 'smart vs fixed-14d', 'ceiling vs fixed', 'attempts / recovery (smart vs fixed)'],
+  ['world', 'change from the baseline', 'renewals failing', 'fixed recovers', 'smart recovers', 'smart vs fixed', 'smart vs fixed-14d', 'ceiling vs fixed', 'attempts / recovery (smart / fixed / fixed-14d)'],
   rows,
 )}
+
+${
+  reaching.length > 0
+    ? `Smart reaches the +15% target in: ${reaching.map((l) => l.name).join(', ')}.`
+    : `Smart reaches the +15% target in none of these worlds; the closest is **${best.name}** (${signed(best.lift)}, ceiling ${signed(best.ceilingLift)}).`
+} Against a fixed schedule stretched over the same 14 days, smart ranges from ${signed(Math.min(...against14))} to ${signed(Math.max(...against14))}
+in revenue${fewerAttempts ? ', always with fewer attempts per recovery' : ''}: most of its lift over the 7-day schedule is the longer window, not
+the timing.${
+  behind14.length > 0
+    ? ` Where fixed-14d recovers more (${behind14.join(', ')}), it spends more attempts than the 7-day schedule's attempts per
+recovery, the limit the validation holds smart to.`
+    : ''
+}
 
 `;
 }
